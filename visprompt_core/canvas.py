@@ -113,9 +113,21 @@ def _layout_3x2() -> Layout:
     )
 
 
+def _layout_2x2_transposed() -> Layout:
+    """Pair stacked in the left column, query top-right; the answer stays bottom-right."""
+    c, s = 111, 113
+    return Layout(
+        name="2x2T",
+        pairs=((Box(0, 0, c, c), Box(s, 0, c, c)),),
+        query=Box(0, s, c, c),
+        answer=Box(s, s, c, c),
+    )
+
+
 LAYOUT_2X2 = _layout_2x2()
+LAYOUT_2X2_T = _layout_2x2_transposed()
 LAYOUT_3X2 = _layout_3x2()
-LAYOUTS = {LAYOUT_2X2.name: LAYOUT_2X2, LAYOUT_3X2.name: LAYOUT_3X2}
+LAYOUTS = {layout.name: layout for layout in (LAYOUT_2X2, LAYOUT_2X2_T, LAYOUT_3X2)}
 
 
 def layout_for_pairs(n_pairs: int) -> Layout:
@@ -201,8 +213,9 @@ def build_canvas(
         )
     canvas = Image.new("RGB", (layout.canvas_size, layout.canvas_size), background)
     filt = resample_filter(resample)
-    placements = [(img, box) for pair, boxes in zip(examples, layout.pairs) for img, box in
-                  zip(pair, boxes)]
+    placements = [
+        (img, box) for pair, boxes in zip(examples, layout.pairs) for img, box in zip(pair, boxes)
+    ]
     placements.append((query, layout.query))
     for image, box in placements:
         cell = to_rgb(image, background).resize((box.width, box.height), filt)
@@ -245,7 +258,7 @@ def place_cells(
 
 def pixel_mask(patch_mask: torch.Tensor, patch_size: int = PATCH_SIZE) -> torch.Tensor:
     """(..., N) patch mask -> (..., H, W) pixel mask, each patch expanded to a square."""
-    grid = int(round(patch_mask.shape[-1] ** 0.5))
+    grid = round(patch_mask.shape[-1] ** 0.5)
     m = patch_mask.reshape(*patch_mask.shape[:-1], grid, grid)
     return m.repeat_interleave(patch_size, -2).repeat_interleave(patch_size, -1)
 

@@ -1,0 +1,142 @@
+"""Model configurations and named presets.
+
+A checkpoint in the project's own format stores ``ModelConfig.to_dict()`` in its metadata,
+so inference rebuilds the network without any training setup.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from visprompt_core.errors import CheckpointError
+
+
+@dataclass(frozen=True)
+class MAEConfig:
+    """The masked-autoencoder ViT that predicts one VQ token per patch."""
+
+    img_size: int = 224
+    patch_size: int = 16
+    in_chans: int = 3
+    embed_dim: int = 1024
+    depth: int = 24
+    num_heads: int = 16
+    decoder_embed_dim: int = 512
+    decoder_depth: int = 8
+    decoder_num_heads: int = 16
+    mlp_ratio: float = 4.0
+    vocab_size: int = 1024
+
+    @property
+    def grid(self) -> int:
+        return self.img_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid * self.grid
+
+
+@dataclass(frozen=True)
+class VQGANConfig:
+    """The convolutional VQ tokenizer (taming-transformers layout)."""
+
+    embed_dim: int = 256
+    n_embed: int = 1024
+    z_channels: int = 256
+    ch: int = 128
+    ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
+    num_res_blocks: int = 2
+    attn_resolutions: tuple[int, ...] = (16,)
+    resolution: int = 256
+    in_channels: int = 3
+    out_ch: int = 3
+
+    @property
+    def downsample_factor(self) -> int:
+        return 2 ** (len(self.ch_mult) - 1)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    mae: MAEConfig = field(default_factory=MAEConfig)
+    vqgan: VQGANConfig = field(default_factory=VQGANConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mae": asdict(self.mae), "vqgan": asdict(self.vqgan)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        try:
+            mae = _build(MAEConfig, data["mae"])
+            vq = _build(VQGANConfig, data["vqgan"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"invalid model config: {exc}") from exc
+        if vq.downsample_factor != mae.patch_size:
+            raise CheckpointError(
+                f"tokenizer downsamples by {vq.downsample_factor} but the ViT patch is "
+                f"{mae.patch_size}: one token per patch is required"
+            )
+        if vq.n_embed != mae.vocab_size:
+            raise CheckpointError(
+                f"tokenizer has {vq.n_embed} codes but the ViT predicts {mae.vocab_size}"
+            )
+        return cls(mae=mae, vqgan=vq)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"model config is not valid JSON: {exc}") from exc
+
+
+def _build(kind: type, data: dict[str, Any]) -> Any:
+    known = {f.name for f in fields(kind)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown {kind.__name__} fields {sorted(unknown)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return kind(**values)
+
+
+# ------------------------------------------------------------------------- presets
+
+MAE_VIT_LARGE_PATCH16 = MAEConfig()  # published: decoder 512-d, 8 blocks
+VQGAN_IMAGENET_F16_1024 = VQGANConfig()
+
+MAE_TINY = MAEConfig(
+    embed_dim=64, depth=2, num_heads=4, decoder_embed_dim=32, decoder_depth=1,
+    decoder_num_heads=4, vocab_size=64,
+)
+VQGAN_TINY = VQGANConfig(
+    embed_dim=16, n_embed=64, z_channels=16, ch=8, ch_mult=(1, 1, 2, 2, 2), num_res_blocks=1,
+    attn_resolutions=(16,),
+)
+
+# The embedded default model (trained by this project, see docs/model_card.md).
+MAE_SMALL = MAEConfig(
+    embed_dim=288, depth=6, num_heads=6, decoder_embed_dim=256, decoder_depth=4,
+    decoder_num_heads=8, vocab_size=512,
+)
+VQGAN_SMALL = VQGANConfig(
+    embed_dim=64, n_embed=512, z_channels=64, ch=16, ch_mult=(1, 2, 4, 4, 6),
+    num_res_blocks=1, attn_resolutions=(),
+)
+
+PRESETS: dict[str, ModelConfig] = {
+    "mae_vqgan_large": ModelConfig(MAE_VIT_LARGE_PATCH16, VQGAN_IMAGENET_F16_1024),
+    "small": ModelConfig(MAE_SMALL, VQGAN_SMALL),
+    "tiny": ModelConfig(MAE_TINY, VQGAN_TINY),
+}
+
+
+def preset(name: str) -> ModelConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise CheckpointError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}") from None

@@ -1,0 +1,271 @@
+"""Inference: PIL images in, the answer out, every canvas of a call in one forward pass.
+
+Two levels:
+
+* ``VisualPrompter.prompt`` / ``prompt_batch``: example pairs + query (+ mask) -> answer
+  image at the query's size.
+* ``VisualPrompter.logits`` / ``predict_tokens`` / ``decode_tokens`` / ``complete``:
+  canvas tensors in, per-patch logits, tokens and decoded canvases out (for evaluation).
+
+Ensembling: a prompt becomes several canvases (one per example pair and arrangement
+variant); their per-patch softmax probabilities over the answer cell are averaged before
+the argmax. Averaging probabilities (rather than logits) keeps one over-confident canvas
+from outvoting the others, and it is the rule the published code offers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from visprompt_core import canvas as cv
+from visprompt_core.checkpoints import load_model_file
+from visprompt_core.errors import InputError
+from visprompt_core.model import MAEVQGAN
+from visprompt_core.registry import resolve_model
+
+log = logging.getLogger(__name__)
+
+MAX_PAIRS = 8
+MAX_ENSEMBLE = 16
+Pair = tuple[Image.Image, Image.Image]
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """How one example pair and the query are laid out on a canvas."""
+
+    layout: cv.Layout
+    background: cv.RGB
+
+
+# The order in which ensembling adds canvas variants for each example pair.
+ARRANGEMENTS = (
+    Arrangement(cv.LAYOUT_2X2, cv.WHITE),
+    Arrangement(cv.LAYOUT_2X2_T, cv.WHITE),
+    Arrangement(cv.LAYOUT_2X2, cv.BLACK),
+    Arrangement(cv.LAYOUT_2X2_T, cv.BLACK),
+)
+
+
+@dataclass
+class PromptRequest:
+    """One visual prompt. ``ensemble=None``: one canvas per example pair."""
+
+    examples: Sequence[Pair]
+    query: Image.Image
+    mask: Image.Image | None = None
+    ensemble: int | None = None
+    answer_size: tuple[int, int] | None = None
+    resample: str = "bicubic"
+    canvases: list[tuple[Arrangement, Pair]] = field(default_factory=list, repr=False)
+
+    def plan(self) -> list[tuple[Arrangement, Pair]]:
+        """Validate and choose the canvases of this prompt."""
+        n = len(self.examples)
+        if not 1 <= n <= MAX_PAIRS:
+            raise InputError(f"give 1 to {MAX_PAIRS} example pairs, got {n}")
+        for i, pair in enumerate(self.examples):
+            if len(pair) != 2 or not all(isinstance(im, Image.Image) for im in pair):
+                raise InputError(f"example pair {i + 1} must be two PIL images (input, output)")
+        if not isinstance(self.query, Image.Image):
+            raise InputError("the query must be a PIL image")
+        _check_size(self.query, "query")
+        if self.mask is not None:
+            if not isinstance(self.mask, Image.Image):
+                raise InputError("the mask must be a PIL image")
+            if self.mask.size != self.query.size:
+                raise InputError(f"the mask is {self.mask.size[0]}x{self.mask.size[1]} but the "
+                                 f"query is {self.query.size[0]}x{self.query.size[1]}")
+        if self.answer_size is not None:
+            w, h = self.answer_size
+            if not (1 <= w <= 16384 and 1 <= h <= 16384):
+                raise InputError(f"answer size {w}x{h} is out of range (1..16384)")
+        k = n if self.ensemble is None else int(self.ensemble)
+        if not 1 <= k <= MAX_ENSEMBLE:
+            raise InputError(f"ensemble must be 1..{MAX_ENSEMBLE} canvases, got {k}")
+        combos = [(arr, pair) for arr in ARRANGEMENTS for pair in self.examples]
+        self.canvases = combos[:k]
+        return self.canvases
+
+
+def _check_size(image: Image.Image, what: str) -> None:
+    w, h = image.size
+    if w < 1 or h < 1:
+        raise InputError(f"the {what} image is empty")
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("CUDA was requested but no CUDA device is available")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise InputError(f"unknown device {device!r}: {exc}") from None
+
+
+def pick_dtype(device: torch.device, dtype: str | torch.dtype | None) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None:
+        return torch.float16 if device.type == "cuda" else torch.float32
+    table = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16,
+             "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+    if dtype not in table:
+        raise InputError(f"unknown dtype {dtype!r}; choose fp32, fp16 or bf16")
+    return table[dtype]
+
+
+class VisualPrompter:
+    """A loaded MAE-VQGAN on one device, ready to answer visual prompts."""
+
+    def __init__(self, model: MAEVQGAN, name: str = "model", device: str = "cpu",
+                 dtype: str | torch.dtype | None = None) -> None:
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, dtype)
+        self.name = name
+        self.model = model.to(self.device, self.dtype).eval()
+        self.model.reset_constants()
+        self.model.pixel_mean = self.model.pixel_mean.float()
+        self.model.pixel_std = self.model.pixel_std.float()
+        self._mask_cache: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------ lower-level path
+
+    def patch_mask(self, layout: cv.Layout) -> torch.Tensor:
+        if layout.name not in self._mask_cache:
+            self._mask_cache[layout.name] = layout.patch_mask().to(self.device)
+        return self._mask_cache[layout.name]
+
+    @torch.inference_mode()
+    def logits(self, canvases: torch.Tensor, patch_mask: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 224, 224) in [0, 1], (N,) or (B, N) bool -> (B, N, vocab) float32."""
+        canvases = canvases.to(self.device)
+        mask = patch_mask.to(self.device)
+        if mask.dim() == 1:
+            mask = mask.expand(canvases.shape[0], -1)
+        return self.model.canvas_logits(canvases, mask)
+
+    @torch.inference_mode()
+    def tokenize(self, canvases: torch.Tensor) -> torch.Tensor:
+        return self.model.tokenize(canvases.to(self.device))
+
+    @torch.inference_mode()
+    def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, N) -> (B, 3, 224, 224) float32 in [0, 1]."""
+        return self.model.decode(tokens.to(self.device))
+
+    @torch.inference_mode()
+    def complete(self, canvases: torch.Tensor, patch_mask: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fill the masked patches: -> (argmax tokens (B, N), canvas with pasted answer)."""
+        tokens = self.logits(canvases, patch_mask).argmax(-1)
+        decoded = self.decode_tokens(tokens)
+        return tokens, cv.paste_answer(canvases.to(self.device).float(), decoded, patch_mask)
+
+    # ---------------------------------------------------------------- prompt path
+
+    def prompt(self, examples: Sequence[Pair], query: Image.Image,
+               mask: Image.Image | None = None, ensemble: int | None = None,
+               answer_size: tuple[int, int] | None = None, resample: str = "bicubic"
+               ) -> Image.Image:
+        """Answer one visual prompt (see ``PromptRequest``)."""
+        request = PromptRequest(list(examples), query, mask, ensemble, answer_size, resample)
+        return self.prompt_batch([request])[0]
+
+    @torch.inference_mode()
+    def prompt_batch(self, requests: Sequence[PromptRequest]) -> list[Image.Image]:
+        """Answer many prompts; all their canvases go through the model in one pass."""
+        if not requests:
+            return []
+        plans = [req.plan() for req in requests]
+        canvases, owners = self._build_canvases(requests, plans)
+        layout = cv.LAYOUT_2X2  # every arrangement keeps the answer in the same patches
+        mask = self.patch_mask(layout)
+        logits = self.logits(canvases, mask)
+        tokens = self._combine(logits, owners, len(requests), mask)
+        decoded = self.decode_tokens(tokens)
+        firsts = [owners.index(i) for i in range(len(requests))]
+        pasted = cv.paste_answer(canvases[firsts].to(self.device).float(), decoded, mask)
+        cells = cv.crop_answer(pasted, layout).cpu()
+        return [self._finish(req, cell) for req, cell in zip(requests, cells)]
+
+    def _build_canvases(self, requests: Sequence[PromptRequest],
+                        plans: list[list[tuple[Arrangement, Pair]]]
+                        ) -> tuple[torch.Tensor, list[int]]:
+        images, owners = [], []
+        for i, (req, plan) in enumerate(zip(requests, plans)):
+            for arrangement, pair in plan:
+                image = cv.build_canvas([pair], req.query, arrangement.layout,
+                                        arrangement.background, req.resample)
+                images.append(cv.pil_to_tensor(image))
+                owners.append(i)
+        return torch.stack(images), owners
+
+    def _combine(self, logits: torch.Tensor, owners: list[int], n_requests: int,
+                 mask: torch.Tensor) -> torch.Tensor:
+        """Per request: first canvas's tokens, answer patches by mean probability."""
+        owner = torch.tensor(owners, device=logits.device)
+        probs = torch.zeros(n_requests, *logits.shape[1:], device=logits.device)
+        probs.index_add_(0, owner, logits.softmax(-1))
+        tokens = probs.argmax(-1)
+        firsts = [owners.index(i) for i in range(n_requests)]
+        own = logits[firsts].argmax(-1)
+        return torch.where(mask[None, :], tokens, own)
+
+    def _finish(self, req: PromptRequest, cell: torch.Tensor) -> Image.Image:
+        size = req.answer_size or req.query.size
+        answer = cv.tensor_to_pil(cell).resize(size, cv.resample_filter(req.resample))
+        if req.mask is None:
+            return answer
+        alpha = req.mask.convert("L").point(lambda v: 255 if v else 0)
+        if alpha.size != size:
+            alpha = alpha.resize(size, Image.Resampling.NEAREST)
+        query = cv.to_rgb(req.query).resize(size, cv.resample_filter(req.resample))
+        out = Image.composite(answer, query, alpha).convert("RGBA")
+        out.putalpha(alpha)
+        return out
+
+    # ---------------------------------------------------------------- inpainting
+
+    @torch.inference_mode()
+    def inpaint(self, image: Image.Image, mask: Image.Image, min_fraction: float = 0.0
+                ) -> Image.Image:
+        """Free inpainting: fill the patches under ``mask`` (nonzero = fill) of ``image``."""
+        if mask.size != image.size:
+            raise InputError("the inpainting mask must have the image's size")
+        size = self.model.cfg.img_size
+        rgb = cv.to_rgb(image)
+        small = cv.pil_to_tensor(rgb.resize((size, size), Image.Resampling.BICUBIC))[None]
+        pix = torch.from_numpy(np.asarray(mask.convert("L").resize((size, size))) > 0)
+        patch_mask = cv.patch_mask_from_pixels(pix, self.model.cfg.patch_size, min_fraction)
+        if not bool(patch_mask.any()):
+            return rgb.copy()
+        _, filled = self.complete(small, patch_mask)
+        full = cv.tensor_to_pil(filled[0].cpu()).resize(image.size, Image.Resampling.BICUBIC)
+        return Image.composite(full, rgb, mask.convert("L").point(lambda v: 255 if v else 0))
+
+    def info(self) -> dict[str, Any]:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return {"name": self.name, "parameters": n_params, "device": str(self.device),
+                "dtype": str(self.dtype).removeprefix("torch."),
+                "config": self.model.model_config.to_dict(), "max_pairs": MAX_PAIRS,
+                "max_ensemble": MAX_ENSEMBLE}
+
+
+def load_model(name_or_path: str = "default", device: str = "auto",
+               dtype: str | torch.dtype | None = None) -> VisualPrompter:
+    """Load a model by name (``default``, a downloaded published model) or file path."""
+    name, path = resolve_model(name_or_path)
+    _, model = load_model_file(path)
+    prompter = VisualPrompter(model, name=name, device=device, dtype=dtype)
+    log.info("loaded %s from %s on %s (%s)", name, path, prompter.device, prompter.dtype)
+    return prompter

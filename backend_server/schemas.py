@@ -1,0 +1,126 @@
+"""Wire schemas of API v1. The OpenAPI document is generated from these models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+
+PNG_DOC = "base64-encoded PNG (JPEG and WebP are accepted too)"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable code")
+    message: str = Field(description="text for a person")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ExamplePair(_Strict):
+    input: str = Field(description=f"example input, {PNG_DOC}")
+    output: str = Field(description=f"example output, {PNG_DOC}")
+
+
+class PromptOptions(_Strict):
+    model: str | None = Field(
+        default=None, max_length=200, description="model name; null = the loaded model"
+    )
+    ensemble: int | None = Field(
+        default=None, ge=1, le=16, description="number of canvases to average; null = default"
+    )
+    answer_size: tuple[int, int] | None = Field(
+        default=None,
+        description="(width, height) of the answer; null = the query's size",
+    )
+
+
+class PromptRequest(_Strict):
+    examples: list[ExamplePair] = Field(
+        min_length=1, description="1..max_pairs example pairs (see /v1/info)"
+    )
+    query: str = Field(description=f"query image, {PNG_DOC}")
+    mask: str | None = Field(
+        default=None,
+        description=f"optional mask at the query's size, {PNG_DOC}; nonzero = apply there",
+    )
+    options: PromptOptions = Field(default_factory=PromptOptions)
+
+
+class Timings(BaseModel):
+    decode_ms: float
+    queue_ms: float
+    model_ms: float
+    encode_ms: float
+    total_ms: float
+    batch_size: int = Field(description="prompts computed in the same forward pass")
+
+
+class PromptResponse(BaseModel):
+    image: str = Field(description="the answer, base64-encoded PNG at the answer size")
+    width: int
+    height: int
+    model: str
+    timings: Timings
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ModelEntry(BaseModel):
+    name: str
+    loaded: bool
+    available: bool
+    description: str = ""
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelEntry]
+
+
+class LoadModelRequest(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class LoadModelResponse(BaseModel):
+    loaded_model: str
+
+
+class InfoResponse(BaseModel):
+    version: str
+    api: str = "v1"
+    device: str
+    memory: dict[str, float | int | None] = Field(
+        description="bytes: process_rss, and device_allocated/device_total on CUDA"
+    )
+    models: list[ModelEntry]
+    loaded_model: str | None
+    model_info: dict[str, object] = Field(default_factory=dict)
+    queue_depth: int
+    queue_size: int
+    max_pairs: int
+    max_pixels: int
+    max_body_bytes: int
+    max_batch: int
+    ensemble: bool = True
+
+
+class JobCreated(BaseModel):
+    id: str
+    state: JobState
+
+
+class JobStatus(BaseModel):
+    id: str
+    state: JobState
+    progress: float = Field(ge=0.0, le=1.0, description="estimate, 1.0 when finished")
+    result: PromptResponse | None = None
+    error: ErrorDetail | None = None

@@ -1,0 +1,297 @@
+"""The docker's state and actions, in plain Python plus Qt signals (no ``krita``).
+
+``prepare`` turns the artist's choices and a document into a request and an insertion
+plan; ``PromptController`` sends it without blocking and, when the answer arrives,
+checks that the document still fits the plan before inserting the new layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import pixels, png
+from .client import Client, PromptCall
+from .document import DocumentPort, Mask, Rect, RgbaImage
+from .errors import DocumentChangedError, InputError, PluginError, ServerError
+from .qt import QObject, pyqtSignal
+from .wire import ExamplePair, PromptOptions, PromptRequest, PromptResponse
+
+log = logging.getLogger(__name__)
+
+MASK_SOURCES = ("selection", "layer", "none")
+LAYER_PREFIX = "Visual Prompt"
+_NAME_RE = re.compile(rf"^{LAYER_PREFIX} (\d+)\b")
+
+
+@dataclass
+class Choices:
+    """What the artist picked in the docker; stored per document."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=lambda: [("", "")])
+    query: str = ""  # layer id; "" = the active layer
+    mask: str = "selection"  # one of MASK_SOURCES
+    mask_layer: str = ""
+    model: str = "default"
+    answer_size: int = 0  # 0 = the query's size, else the answer's longest side
+    ensemble: int = 0  # 0 = the server's default
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["pairs"] = [list(p) for p in self.pairs]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Choices:
+        choices = cls()
+        if not isinstance(data, dict):
+            return choices
+        pairs = data.get("pairs")
+        if isinstance(pairs, list):
+            clean = [
+                (str(p[0]), str(p[1]))
+                for p in pairs
+                if isinstance(p, (list, tuple)) and len(p) == 2
+            ]
+            choices.pairs = clean or [("", "")]
+        for name in ("query", "mask_layer", "model"):
+            if isinstance(data.get(name), str):
+                setattr(choices, name, data[name])
+        if data.get("mask") in MASK_SOURCES:
+            choices.mask = data["mask"]
+        for name in ("answer_size", "ensemble"):
+            if isinstance(data.get(name), int) and data[name] >= 0:
+                setattr(choices, name, data[name])
+        return choices
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where and how the answer goes, decided when the prompt was sent."""
+
+    document_key: str
+    document_bounds: Rect
+    query_id: str
+    region: Rect
+    mask: Mask | None
+    layer_name: str
+    pairs: int
+
+
+def next_layer_name(doc: DocumentPort, pairs: int) -> str:
+    numbers = [int(m.group(1)) for layer in doc.layers() if (m := _NAME_RE.match(layer.name))]
+    number = max(numbers, default=0) + 1
+    return f"{LAYER_PREFIX} {number} ({pairs} pair{'s' if pairs != 1 else ''})"
+
+
+def answer_size_for(region: Rect, longest: int) -> tuple[int, int] | None:
+    if longest <= 0:
+        return None
+    w, h = region.width, region.height
+    if w >= h:
+        return longest, max(1, round(h * longest / w))
+    return max(1, round(w * longest / h)), longest
+
+
+def _layer_name(doc: DocumentPort, layer_id: str) -> str:
+    for layer in doc.layers():
+        if layer.id == layer_id:
+            return layer.name
+    return "?"
+
+
+def _png_of(image: RgbaImage) -> str:
+    return png.b64encode(png.encode_rgba(image.rgba, image.rect.width, image.rect.height))
+
+
+def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
+    """Read the layers and selection that ``choices`` name; raise InputError if unusable."""
+    bounds = doc.bounds()
+    pairs = [(a, b) for a, b in choices.pairs if a or b]
+    if not pairs:
+        raise InputError("Choose at least one example pair (input layer and output layer).")
+    for a, b in pairs:
+        if not a or not b:
+            raise InputError("Every example pair needs both an input and an output layer.")
+        for layer_id in (a, b):
+            if not doc.layer_exists(layer_id):
+                raise InputError("An example layer no longer exists; choose it again.")
+    query_id = choices.query or doc.active_layer_id() or ""
+    if not query_id or not doc.layer_exists(query_id):
+        raise InputError("Choose the query layer (the image to transform).")
+    if any(query_id in pair for pair in pairs):
+        raise InputError("The query layer is also an example layer; choose another one.")
+
+    mask: Mask | None = None
+    if choices.mask == "selection":
+        selection = doc.selection()
+        if selection is None:
+            raise InputError(
+                "Nothing is selected. Select the region to transform, or set Mask to None."
+            )
+        mask = _crop_mask(selection, bounds)
+        region = mask.rect
+    elif choices.mask == "layer":
+        if not choices.mask_layer or not doc.layer_exists(choices.mask_layer):
+            raise InputError("Choose the mask layer, or set Mask to None.")
+        region = doc.layer_bounds(choices.mask_layer).intersected(bounds)
+        if region.empty:
+            raise InputError("The mask layer is empty.")
+        mask = Mask(region, pixels.mask_from_rgba(doc.read_layer(choices.mask_layer, region).rgba))
+    else:
+        region = doc.layer_bounds(query_id).intersected(bounds)
+    if region.empty:
+        raise InputError(f"The query layer '{_layer_name(doc, query_id)}' is empty.")
+    if mask is not None and not any(mask.data):
+        raise InputError("The mask is empty: nothing would change.")
+
+    examples = []
+    for a, b in pairs:
+        rect = doc.layer_bounds(a).united(doc.layer_bounds(b)).intersected(bounds)
+        if rect.empty:
+            raise InputError(f"The example layers '{_layer_name(doc, a)}' are empty.")
+        examples.append(
+            ExamplePair(_png_of(doc.read_layer(a, rect)), _png_of(doc.read_layer(b, rect)))
+        )
+    query = doc.read_layer(query_id, region)
+    mask_png = None
+    if mask is not None:
+        mask_png = png.b64encode(png.encode_grey(mask.data, region.width, region.height))
+    options = PromptOptions(
+        model=choices.model or "default",
+        ensemble=choices.ensemble or None,
+        answer_size=answer_size_for(region, choices.answer_size),
+    )
+    request = PromptRequest(examples, _png_of(query), mask_png, options)
+    plan = Plan(
+        document_key=doc.key(),
+        document_bounds=bounds,
+        query_id=query_id,
+        region=region,
+        mask=mask,
+        layer_name=next_layer_name(doc, len(pairs)),
+        pairs=len(pairs),
+    )
+    return request, plan
+
+
+def _crop_mask(selection: Mask, bounds: Rect) -> Mask:
+    rect = selection.rect.intersected(bounds)
+    if rect.empty:
+        raise InputError("The selection is outside the image.")
+    # one byte per pixel: crop via the RGBA helper on a 1-byte-wide view
+    stride = selection.rect.width
+    ox, oy = rect.x - selection.rect.x, rect.y - selection.rect.y
+    rows = (
+        selection.data[(oy + j) * stride + ox : (oy + j) * stride + ox + rect.width]
+        for j in range(rect.height)
+    )
+    return Mask(rect, b"".join(rows))
+
+
+def answer_image(plan: Plan, response: PromptResponse) -> RgbaImage:
+    """The answer as pixels for the plan's region, masked by the plan's mask."""
+    rgba, width, height = png.decode_rgba(png.b64decode(response.image))
+    region = plan.region
+    if (width, height) != (region.width, region.height):
+        rgba = png.scale_rgba(rgba, width, height, region.width, region.height)
+    if plan.mask is not None:
+        rgba = pixels.with_alpha(rgba, plan.mask.data)
+    return RgbaImage(region, rgba)
+
+
+def finish(doc: DocumentPort, plan: Plan, response: PromptResponse) -> str:
+    """Insert the answer as a new layer above the query; return the layer's name."""
+    if not doc.is_open() or doc.key() != plan.document_key:
+        raise DocumentChangedError("The document was closed; the answer was not inserted.")
+    if doc.bounds() != plan.document_bounds:
+        raise DocumentChangedError(
+            "The image changed size while the prompt was running; the answer was not "
+            "inserted. Run it again."
+        )
+    if not doc.layer_exists(plan.query_id):
+        raise DocumentChangedError(
+            "The query layer was deleted while the prompt was running; the answer was not inserted."
+        )
+    image = answer_image(plan, response)
+    doc.insert_layer(plan.query_id, plan.layer_name, image)
+    return plan.layer_name
+
+
+class PromptController(QObject):
+    """Runs one prompt at a time for the docker and the action."""
+
+    busy_changed = pyqtSignal(bool)
+    progress = pyqtSignal(float)
+    message = pyqtSignal(str, str)  # text, level: "info" | "error"
+    inserted = pyqtSignal(str)  # layer name
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.client: Client | None = None
+        self.call: PromptCall | None = None
+        self._doc: DocumentPort | None = None
+        self._plan: Plan | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.call is not None
+
+    def set_client(self, client: Client | None) -> None:
+        self.client = client
+
+    def run(self, doc: DocumentPort | None, choices: Choices) -> bool:
+        """Start a prompt; False (with a message) if it cannot start."""
+        if self.busy:
+            self.message.emit("A prompt is already running.", "error")
+            return False
+        if doc is None:
+            self.message.emit("Open an image first.", "error")
+            return False
+        if self.client is None:
+            self.message.emit("Not connected to a Visual Prompt server. Press Connect.", "error")
+            return False
+        try:
+            request, plan = prepare(doc, choices)
+            doc.save_choices(choices.to_dict())
+        except PluginError as exc:
+            self.message.emit(str(exc), "error")
+            return False
+        self._doc, self._plan = doc, plan
+        call = self.client.prompt(request)
+        self.call = call
+        call.progress.connect(self.progress)
+        call.then(self._on_answer, self._on_error)
+        self.busy_changed.emit(True)
+        self.message.emit(f"Prompting with {plan.pairs} example pair(s)...", "info")
+        return True
+
+    def cancel(self) -> None:
+        if self.call is not None:
+            self.call.cancel()
+
+    def _end(self) -> None:
+        self.call = None
+        self._doc = self._plan = None
+        self.busy_changed.emit(False)
+
+    def _on_answer(self, response: PromptResponse) -> None:
+        doc, plan = self._doc, self._plan
+        try:
+            assert doc is not None and plan is not None
+            name = finish(doc, plan, response)
+        except PluginError as exc:
+            self._end()
+            self.message.emit(str(exc), "error")
+            return
+        seconds = response.timings.get("total_ms", 0.0) / 1000.0
+        self._end()
+        self.message.emit(f"Added layer '{name}' ({seconds:.1f} s on the server).", "info")
+        self.inserted.emit(name)
+
+    def _on_error(self, error: ServerError) -> None:
+        self._end()
+        level = "info" if error.code == "cancelled" else "error"
+        self.message.emit(str(error), level)

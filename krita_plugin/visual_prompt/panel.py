@@ -92,12 +92,12 @@ class PromptPanel(QWidget):
         ctl.progress.connect(self._on_progress)
         ctl.message.connect(self.show_message)
         self._timer = QTimer(self)
-        self._timer.timeout.connect(self.refresh)
+        self._timer.timeout.connect(lambda: self.refresh())
         self._timer.start(1000)
         self._on_connection(app.state, "Not connected")
         if app.info is not None:
             self._on_info(app.info)
-        self.refresh()
+        self.refresh(force=True)
 
     # building ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -226,14 +226,14 @@ class PromptPanel(QWidget):
         self.add_pair_button.setEnabled(len(self.rows) < limit)
 
     # documents and choices -------------------------------------------------------------------
-    def refresh(self) -> None:
+    def refresh(self, force: bool = False) -> None:
         """Follow the active document and its layers (called every second)."""
         doc = self.app.document()
         layers = doc.layers() if doc is not None else []
         same_doc = (doc is None and self.doc is None) or (
             doc is not None and self.doc is not None and doc.key() == self.doc.key()
         )
-        if same_doc and layers == self._layers:
+        if same_doc and layers == self._layers and not force:
             return
         self.doc = doc
         self._layers = layers

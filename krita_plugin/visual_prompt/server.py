@@ -47,6 +47,8 @@ def installed_locations() -> list[Path]:
 
 def find_backend(settings: Settings) -> list[str] | None:
     """The command that starts the local backend (without ``--port``), or None."""
+    if settings.backend_command:
+        return [*settings.backend_command, *settings.backend_args]
     if settings.backend_path:
         path = Path(settings.backend_path).expanduser()
         if path.suffix == ".py":
@@ -213,7 +215,9 @@ class ServerManager(QObject):
             ready = parse_ready_line(line)
             if ready is not None and self._connecting:
                 self._startup_timer.stop()
-                token = read_token(token_path_of(self._command))
+                named = ready.get("token_file")
+                path = Path(named) if isinstance(named, str) else token_path_of(self._command)
+                token = read_token(path)
                 self._succeed(ready["url"], token)
 
     def _tail(self) -> str:

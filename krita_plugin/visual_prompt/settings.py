@@ -66,6 +66,7 @@ class Settings:
     start_server: bool = True  # start the bundled backend when none answers
     backend_path: str = ""  # the server executable; "" = look in the installed locations
     backend_args: list[str] = field(default_factory=list)  # extra arguments for it
+    backend_command: list[str] = field(default_factory=list)  # full command (development)
     remote_url: str = ""
     remote_token: str = ""
     request_timeout_s: float = 300.0  # one prompt, queueing included

@@ -66,12 +66,10 @@ def test_error_without_json_body() -> None:
     assert error.code == "internal" and "502" in str(error)
 
 
-def test_config_dir_follows_the_server(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_config_dir_follows_the_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("VISPROMPT_CONFIG_DIR", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    if os.name == "posix" and not settings_mod.sys.platform == "darwin":
+    if os.name == "posix" and settings_mod.sys.platform != "darwin":
         assert settings_mod.config_dir() == tmp_path / "xdg" / "visprompt"
     monkeypatch.setenv("VISPROMPT_CONFIG_DIR", str(tmp_path / "own"))
     assert settings_mod.token_file() == tmp_path / "own" / "token"

@@ -1,0 +1,188 @@
+"""Reading layers and the selection, the insertion plan, and inserting the answer,
+through the real ``krita_api`` adapter on the fake ``krita`` module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fake_krita
+import pytest
+from conftest import make_document, native_pixel, select
+from visual_prompt import png
+from visual_prompt.controller import Choices, answer_image, finish, next_layer_name, prepare
+from visual_prompt.document import Rect
+from visual_prompt.errors import DocumentChangedError, InputError
+from visual_prompt.krita_api import KritaDocument, node_id
+from visual_prompt.wire import PromptResponse
+
+
+def ids(doc: fake_krita.Document) -> dict[str, str]:
+    return {layer.name(): node_id(layer) for layer in doc.rootNode().childNodes()}
+
+
+def choices_for(doc: fake_krita.Document, **kw: Any) -> Choices:
+    i = ids(doc)
+    return Choices(pairs=[(i["example in"], i["example out"])], **kw)
+
+
+def answer(w: int, h: int, rgba: bytes = bytes([0, 200, 0, 255])) -> PromptResponse:
+    image = png.b64encode(png.encode_rgba(rgba * (w * h), w, h))
+    return PromptResponse(image, w, h, "default", {"total_ms": 1.0})
+
+
+def decoded(b64: str) -> tuple[bytes, int, int]:
+    return png.decode_rgba(png.b64decode(b64))
+
+
+@pytest.mark.parametrize("depth", ["U8", "U16", "F16", "F32"])
+def test_prepare_without_mask_uses_the_query_bounds(qapp: Any, krita: Any, depth: str) -> None:
+    doc = make_document(krita, depth)
+    port = KritaDocument(doc)
+    request, plan = prepare(port, choices_for(doc, mask="none"))
+    assert plan.region == Rect(20, 4, 20, 20)
+    assert plan.mask is None and request.mask is None
+    rgba, w, h = decoded(request.query)
+    assert (w, h) == (20, 20) and rgba[:4] == bytes([200, 30, 30, 255])
+    example_in, w, h = decoded(request.examples[0].input)
+    example_out, _, _ = decoded(request.examples[0].output)
+    assert (w, h) == (12, 12)
+    assert example_in[:4] == bytes([200, 30, 30, 255])
+    assert example_out[:4] == bytes([30, 30, 200, 255])
+    assert plan.layer_name == "Visual Prompt 1 (1 pair)"
+
+
+def test_prepare_with_selection(qapp: Any, krita: Any) -> None:
+    doc = make_document(krita)
+    select(doc, 24, 8, 10, 6)
+    request, plan = prepare(KritaDocument(doc), choices_for(doc))
+    assert plan.region == Rect(24, 8, 10, 6)
+    assert plan.mask is not None and plan.mask.data == bytes([255]) * 60
+    assert decoded(request.query)[1:] == (10, 6)
+    mask_rgba, w, h = decoded(request.mask or "")
+    assert (w, h) == (10, 6) and mask_rgba[:3] == bytes([255, 255, 255])
+
+
+def test_selection_is_clipped_to_the_image(qapp: Any, krita: Any) -> None:
+    doc = make_document(krita)
+    select(doc, 40, -2, 20, 6)
+    _request, plan = prepare(KritaDocument(doc), choices_for(doc))
+    assert plan.region == Rect(40, 0, 8, 4)
+    assert plan.mask is not None and len(plan.mask.data) == 32
+
+
+def test_mask_layer(qapp: Any, krita: Any) -> None:
+    doc = make_document(krita)
+    mask = doc.createNode("mask", "paintlayer")
+    doc.rootNode().addChildNode(mask, None)
+    mask.setPixelData(native_pixel(doc, 255, 255, 255) * 16, 22, 6, 4, 4)
+    _request, plan = prepare(
+        KritaDocument(doc), choices_for(doc, mask="layer", mask_layer=node_id(mask))
+    )
+    assert plan.region == Rect(22, 6, 4, 4) and plan.mask is not None
+    assert set(plan.mask.data) == {255}
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("no pairs", "at least one example pair"),
+        ("half pair", "both an input and an output"),
+        ("no selection", "Nothing is selected"),
+        ("query is example", "also an example layer"),
+        ("empty selection", "mask is empty"),
+    ],
+)
+def test_bad_choices_are_explained(qapp: Any, krita: Any, change: str, words: str) -> None:
+    doc = make_document(krita)
+    choices = choices_for(doc)
+    if change == "no pairs":
+        choices.pairs = [("", "")]
+    elif change == "half pair":
+        choices.pairs = [(choices.pairs[0][0], "")]
+    elif change == "query is example":
+        choices.query = choices.pairs[0][0]
+        choices.mask = "none"
+    elif change == "empty selection":
+        select(doc, 24, 8, 10, 6, value=0)
+    with pytest.raises(InputError, match=words):
+        prepare(KritaDocument(doc), choices)
+
+
+@pytest.mark.parametrize("depth", ["U8", "U16"])
+def test_finish_inserts_one_new_layer_above_the_query(qapp: Any, krita: Any, depth: str) -> None:
+    doc = make_document(krita, depth)
+    select(doc, 24, 8, 10, 6)
+    port = KritaDocument(doc)
+    before = {n.name(): bytes(n.data) for n in doc.rootNode().childNodes()}
+    _request, plan = prepare(port, choices_for(doc))
+    name = finish(port, plan, answer(10, 6))
+    names = [n.name() for n in doc.rootNode().childNodes()]
+    assert names == ["background", "example in", "example out", "query", name]
+    new = doc.nodeByName(name)
+    assert new is not None
+    assert new.bounds().getRect() == (24, 8, 10, 6)
+    assert bytes(new.pixelData(24, 8, 1, 1)) == native_pixel(doc, 0, 200, 0)
+    # one undoable step: the node was filled before it entered the stack
+    assert doc.undo_stack == [("add", new)] and doc.non_undoable_writes == 0
+    for layer in doc.rootNode().childNodes():
+        if layer.name() in before:
+            assert bytes(layer.data) == before[layer.name()]
+
+
+def test_soft_selection_becomes_the_layer_alpha(qapp: Any, krita: Any) -> None:
+    doc = make_document(krita)
+    select(doc, 24, 8, 10, 6, value=100)
+    port = KritaDocument(doc)
+    _request, plan = prepare(port, choices_for(doc))
+    image = answer_image(plan, answer(10, 6))
+    assert set(image.rgba[3::4]) == {100}
+
+
+def test_answer_of_another_size_is_scaled_to_the_region(qapp: Any, krita: Any) -> None:
+    doc = make_document(krita)
+    _request, plan = prepare(KritaDocument(doc), choices_for(doc, mask="none", answer_size=64))
+    image = answer_image(plan, answer(64, 64))
+    assert image.rect == Rect(20, 4, 20, 20) and len(image.rgba) == 20 * 20 * 4
+
+
+def test_names_count_up(qapp: Any, krita: Any) -> None:
+    doc = make_document(krita)
+    port = KritaDocument(doc)
+    _request, plan = prepare(port, choices_for(doc, mask="none"))
+    finish(port, plan, answer(20, 20))
+    assert next_layer_name(port, 2) == "Visual Prompt 2 (2 pairs)"
+
+
+@pytest.mark.parametrize("change", ["resize", "delete query", "close"])
+def test_changed_document_gets_nothing(qapp: Any, krita: Any, change: str) -> None:
+    doc = make_document(krita)
+    port = KritaDocument(doc)
+    _request, plan = prepare(port, choices_for(doc, mask="none"))
+    if change == "resize":
+        doc.resize(64, 64)
+    elif change == "delete query":
+        query = doc.nodeByName("query")
+        assert query is not None
+        query.remove()
+    else:
+        krita.closeDocument(doc)
+    count = len(doc.rootNode().childNodes())
+    with pytest.raises(DocumentChangedError, match="not inserted"):
+        finish(port, plan, answer(20, 20))
+    assert len(doc.rootNode().childNodes()) == count
+
+
+def test_choices_are_stored_in_the_document(qapp: Any, krita: Any) -> None:
+    doc = make_document(krita)
+    port = KritaDocument(doc)
+    choices = choices_for(doc, mask="none", model="m", ensemble=3)
+    port.save_choices(choices.to_dict())
+    assert Choices.from_dict(KritaDocument(doc).load_choices()) == choices
+    assert Choices.from_dict({"pairs": "junk", "mask": "moon", "ensemble": -1}) == Choices()
+
+
+def test_grey_document(qapp: Any, krita: Any) -> None:
+    doc = make_document(krita, "U8", "GRAYA")
+    request, _plan = prepare(KritaDocument(doc), choices_for(doc, mask="none"))
+    rgba = decoded(request.query)[0]
+    assert rgba[0] == rgba[1] == rgba[2] and rgba[3] == 255

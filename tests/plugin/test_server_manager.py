@@ -1,0 +1,166 @@
+"""Finding, starting and stopping the local backend; remote mode."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT
+from visual_prompt.client import Client
+from visual_prompt.server import (
+    ServerManager,
+    clean_environment,
+    find_backend,
+    installed_locations,
+    parse_ready_line,
+    token_path_of,
+)
+from visual_prompt.settings import Settings
+
+
+def free_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def outcome(qtbot: Any, manager: ServerManager, timeout_s: float = 180) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    manager.ready.connect(lambda url, token: result.update(url=url, token=token))
+    manager.failed.connect(lambda error: result.update(error=error))
+    manager.connect_server()
+    qtbot.waitUntil(lambda: bool(result), timeout=int(timeout_s * 1000))
+    return result
+
+
+def test_ready_line() -> None:
+    line = 'VISPROMPT_READY {"host": "127.0.0.1", "port": 7, "url": "http://127.0.0.1:7"}'
+    assert parse_ready_line(line) == {"host": "127.0.0.1", "port": 7, "url": "http://127.0.0.1:7"}
+    assert parse_ready_line("INFO starting") is None
+    assert parse_ready_line("VISPROMPT_READY {broken") is None
+
+
+def test_clean_environment_drops_kritas_python_and_qt() -> None:
+    env = clean_environment(
+        {"PATH": "/bin", "PYTHONPATH": "/krita", "PYTHONHOME": "/k", "LD_LIBRARY_PATH": "/k",
+         "QT_PLUGIN_PATH": "/k", "APPDIR": "/k", "HOME": "/h", "VISPROMPT_CONFIG_DIR": "/c"}
+    )  # fmt: skip
+    assert env["PATH"] == "/bin" and env["HOME"] == "/h" and env["VISPROMPT_CONFIG_DIR"] == "/c"
+    for key in ("PYTHONPATH", "PYTHONHOME", "LD_LIBRARY_PATH", "QT_PLUGIN_PATH", "APPDIR"):
+        assert key not in env
+    assert env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_find_backend_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_dir: Path
+) -> None:
+    monkeypatch.setenv("VISPROMPT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("VISPROMPT_SERVER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert find_backend(Settings()) is None
+    installed = installed_locations()[0]
+    installed.parent.mkdir(parents=True)
+    installed.write_text("#!/bin/sh\n")
+    installed.chmod(0o755)
+    assert find_backend(Settings()) == [str(installed)]
+    env_exe = tmp_path / "env-server"
+    env_exe.write_text("#!/bin/sh\n")
+    env_exe.chmod(0o755)
+    monkeypatch.setenv("VISPROMPT_SERVER", str(env_exe))
+    assert find_backend(Settings(backend_args=["--device", "cpu"])) == [
+        str(env_exe), "--device", "cpu"
+    ]  # fmt: skip
+    assert find_backend(Settings(backend_path="/opt/x/visprompt-server")) == [
+        "/opt/x/visprompt-server"
+    ]
+    assert find_backend(Settings(backend_command=["py", "-m", "backend_server"]))[:2] == [
+        "py", "-m"
+    ]  # fmt: skip
+
+
+def test_token_path_of() -> None:
+    assert token_path_of(["x", "--token-file", "/t"]) == Path("/t")
+    assert token_path_of(["x", "--token-file=/u"]) == Path("/u")
+
+
+def test_no_backend_found_says_what_to_do(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_dir: Path
+) -> None:
+    monkeypatch.setenv("VISPROMPT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("VISPROMPT_SERVER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = outcome(qtbot, ServerManager(Settings(local_url=free_url())))
+    assert result["error"].code == "backend_not_found" and "Settings" in str(result["error"])
+
+
+def test_backend_that_dies_during_start(qtbot: Any, tmp_path: Path, config_dir: Path) -> None:
+    script = tmp_path / "dies.py"
+    script.write_text("import sys\nprint('model file is missing')\nsys.exit(3)\n")
+    settings = Settings(local_url=free_url(), backend_command=[sys.executable, str(script)])
+    result = outcome(qtbot, ServerManager(settings), 30)
+    error = result["error"]
+    assert error.code == "server_start_failed"
+    assert "exit code 3" in str(error) and "model file is missing" in str(error)
+
+
+def test_startup_timeout(qtbot: Any, tmp_path: Path, config_dir: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text("import time\nprint('loading', flush=True)\ntime.sleep(60)\n")
+    settings = Settings(
+        local_url=free_url(), backend_command=[sys.executable, str(script)], startup_timeout_s=1
+    )
+    manager = ServerManager(settings)
+    result = outcome(qtbot, manager, 30)
+    assert result["error"].code == "server_start_timeout" and "loading" in str(result["error"])
+    assert manager.process is None
+
+
+def test_uses_a_server_that_is_already_running(
+    qtbot: Any, backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VISPROMPT_CONFIG_DIR", str(Path(backend["token_file"]).parent))
+    manager = ServerManager(Settings(local_url=backend["url"]))
+    result = outcome(qtbot, manager)
+    assert result == {"url": backend["url"], "token": backend["token"]}
+    assert manager.process is None  # nothing started, nothing to stop
+
+
+def test_remote_mode(qtbot: Any, backend: dict[str, str]) -> None:
+    settings = Settings(server_mode="remote", remote_url=backend["url"], remote_token="tok")
+    result = outcome(qtbot, ServerManager(settings))
+    assert result == {"url": backend["url"], "token": "tok"}
+    missing = outcome(qtbot, ServerManager(Settings(server_mode="remote")))
+    assert missing["error"].code == "no_url"
+
+
+def test_starts_and_stops_the_real_backend(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_dir: Path
+) -> None:
+    if not (ROOT / "backend_server" / "__main__.py").is_file():
+        pytest.skip("backend_server is not in this checkout")
+    monkeypatch.chdir(ROOT)  # ``python -m backend_server`` from the checkout
+    monkeypatch.setenv("PYTHONPATH", "/nonexistent-krita-python")  # must be dropped
+    token_file = tmp_path / "token"
+    command = [sys.executable, "-m", "backend_server", "--device", "cpu", "--token-file",
+               str(token_file)]  # fmt: skip
+    manager = ServerManager(Settings(local_url=free_url(), backend_command=command))
+    result = outcome(qtbot, manager)
+    assert "error" not in result, result.get("error")
+    assert result["token"] == token_file.read_text().strip()
+    assert manager.owns_process
+    client = Client(result["url"], result["token"])
+    call = client.info()
+    qtbot.waitUntil(lambda: call.done, timeout=20000)
+    assert call.error is None
+    process = manager.process
+    assert process is not None
+    pid = process.processId()
+    manager.stop()
+    assert manager.process is None
+    if os.name == "posix":
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

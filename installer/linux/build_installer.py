@@ -1,7 +1,7 @@
 """Build the Linux installer: one self-extracting ``.run`` file made with makeself.
 
-    python installer/build_bundle.py                      # -> dist/visprompt-server/
-    python installer/linux/build_installer.py             # -> dist/visprompt-<v>-linux-<arch>-<flavour>.run
+    python installer/build_bundle.py            # -> dist/visprompt-server/
+    python installer/linux/build_installer.py   # -> dist/visprompt-<v>-linux-<arch>-<flv>.run
 
 The payload is the backend bundle (``server/``), the plugin exactly as the plugin zip
 holds it (``plugin/``), ``install.sh`` and ``uninstall.sh``. Users run
@@ -52,8 +52,15 @@ def stage(bundle: Path, staging: Path, plugin_src: Path, version: str) -> None:
     (staging / "VERSION").write_text(version + "\n")
 
 
-def build(bundle: Path, out_dir: Path, *, plugin_src: Path, compression: str,
-          flavour: str | None = None, version: str | None = None) -> Path:
+def build(
+    bundle: Path,
+    out_dir: Path,
+    *,
+    plugin_src: Path,
+    compression: str,
+    flavour: str | None = None,
+    version: str | None = None,
+) -> Path:
     version = version or project_version()
     if flavour is None:
         info = bundle / "BUNDLE_INFO.json"
@@ -67,24 +74,42 @@ def build(bundle: Path, out_dir: Path, *, plugin_src: Path, compression: str,
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         staging = Path(tmp) / "payload"
         stage(bundle, staging, plugin_src, version)
-        cmd = [makeself, COMPRESSION[compression], "--sha256", "--nox11", "--quiet",
-               "--tar-quietly", str(staging), str(out),
-               f"VisPrompt {version} for Krita ({flavour})", "./install.sh"]
+        cmd = [
+            makeself,
+            COMPRESSION[compression],
+            "--sha256",
+            "--nox11",
+            "--quiet",
+            "--tar-quietly",
+            str(staging),
+            str(out),
+            f"VisPrompt {version} for Krita ({flavour})",
+            "./install.sh",
+        ]
         subprocess.run(cmd, check=True)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", type=Path, default=ROOT / "dist" / EXE,
-                        help="the onedir bundle built by installer/build_bundle.py")
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        default=ROOT / "dist" / EXE,
+        help="the onedir bundle built by installer/build_bundle.py",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
     parser.add_argument("--plugin-src", type=Path, default=ROOT / "krita_plugin")
     parser.add_argument("--compression", choices=sorted(COMPRESSION), default="gzip")
     parser.add_argument("--flavour", choices=("cpu", "cuda", "placeholder"), default=None)
     args = parser.parse_args(argv)
-    out = build(args.bundle, args.out, plugin_src=args.plugin_src,
-                compression=args.compression, flavour=args.flavour)
+    out = build(
+        args.bundle,
+        args.out,
+        plugin_src=args.plugin_src,
+        compression=args.compression,
+        flavour=args.flavour,
+    )
     print(f"{out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 

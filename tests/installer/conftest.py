@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT / "installer"))
 
 def user_env(home: Path) -> dict[str, str]:
     """An environment whose HOME is ``home`` and that carries no XDG/VisPrompt overrides."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("XDG_", "VISPROMPT_", "PYTHON"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "VISPROMPT_", "PYTHON"))
+    }
     env["HOME"] = str(home)
     return env
 
@@ -50,7 +51,8 @@ def fake_bundle(tmp_path: Path) -> Path:
     bundle = tmp_path / "fake-bundle" / "visprompt-server"
     (bundle / "_internal").mkdir(parents=True)
     (bundle / "_internal" / "PLACEHOLDER.txt").write_text(
-        "Test stand-in for the PyInstaller bundle: runs the source tree's server.\n")
+        "Test stand-in for the PyInstaller bundle: runs the source tree's server.\n"
+    )
     exe = bundle / "visprompt-server"
     exe.write_text(
         "#!/bin/sh\n"
@@ -63,8 +65,9 @@ def fake_bundle(tmp_path: Path) -> Path:
 
 
 class RunningServer:
-    def __init__(self, proc: subprocess.Popen[str], ready: dict[str, Any], seconds: float,
-                 token: str | None) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[str], ready: dict[str, Any], seconds: float, token: str | None
+    ) -> None:
         self.proc, self.ready, self.startup_s, self.token = proc, ready, seconds, token
 
     @property
@@ -77,9 +80,11 @@ class RunningServer:
             return json.loads(r.read())
 
     def post(self, path: str, body: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              **self._auth()})
+        req = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **self._auth()},
+        )
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read())
 
@@ -95,8 +100,12 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     def start(command: list[str], env: dict[str, str], timeout: float = 180) -> RunningServer:
         token_file = tmp_path / f"token-{len(procs)}"
         started = time.monotonic()
-        proc = subprocess.Popen([*command, "--port", "0", "--token-file", str(token_file)],
-                                env=env, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [*command, "--port", "0", "--token-file", str(token_file)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         procs.append(proc)
         assert proc.stdout is not None
         os.set_blocking(proc.stdout.fileno(), True)
@@ -106,7 +115,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
             if not line:
                 raise AssertionError(f"server exited with {proc.wait()} before it was ready")
             if line.startswith("VISPROMPT_READY "):
-                ready = json.loads(line[len("VISPROMPT_READY "):])
+                ready = json.loads(line[len("VISPROMPT_READY ") :])
                 seconds = time.monotonic() - started
                 return RunningServer(proc, ready, seconds, token_file.read_text().strip())
         raise AssertionError("no ready line in time")
@@ -133,9 +142,17 @@ def built_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("bundle")
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "installer" / "build_bundle.py"), "--dist",
-         str(base / "dist"), "--work", str(ROOT / "build" / "pyinstaller-test")],
-        cwd=ROOT, capture_output=True, text=True,
+        [
+            sys.executable,
+            str(ROOT / "installer" / "build_bundle.py"),
+            "--dist",
+            str(base / "dist"),
+            "--work",
+            str(ROOT / "build" / "pyinstaller-test"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     print(proc.stderr[-3000:])
     assert proc.returncode == 0, proc.stderr[-5000:]

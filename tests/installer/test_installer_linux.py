@@ -16,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from build_plugin_zip import build_plugin_zip
 from conftest import RunningServer, snapshot, user_env
-
-from build_plugin_zip import build_plugin_zip, plugin_layout
 from linux.build_installer import build
 
 pytestmark = pytest.mark.skipif(shutil.which("makeself") is None, reason="makeself missing")
@@ -27,13 +26,23 @@ KRITARC = "[General]\nfoo=bar\n\n[python]\nenable_scripter=true\n\n[Other]\nx=1\
 
 
 def make_installer(bundle: Path, out: Path) -> Path:
-    return build(bundle, out, plugin_src=Path(__file__).resolve().parents[2] / "krita_plugin",
-                 compression="gzip", flavour="placeholder")
+    return build(
+        bundle,
+        out,
+        plugin_src=Path(__file__).resolve().parents[2] / "krita_plugin",
+        compression="gzip",
+        flavour="placeholder",
+    )
 
 
 def run(installer: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["sh", str(installer), "--nox11", "--", *args], env=user_env(home),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["sh", str(installer), "--nox11", "--", *args],
+        env=user_env(home),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
@@ -58,9 +67,12 @@ def prompt_body() -> dict[str, object]:
         return base64.b64encode(buf.getvalue()).decode()
 
     grad = Image.linear_gradient("L").resize((96, 80)).convert("RGB")
-    return {"examples": [{"input": png(grad), "output": png(grad.rotate(90))}],
-            "query": png(grad.transpose(Image.Transpose.FLIP_LEFT_RIGHT)), "mask": None,
-            "options": {"model": "default", "ensemble": None, "answer_size": None}}
+    return {
+        "examples": [{"input": png(grad), "output": png(grad.rotate(90))}],
+        "query": png(grad.transpose(Image.Transpose.FLIP_LEFT_RIGHT)),
+        "mask": None,
+        "options": {"model": "default", "ensemble": None, "answer_size": None},
+    }
 
 
 def check_installed(home: Path, flatpak: bool) -> None:
@@ -69,14 +81,16 @@ def check_installed(home: Path, flatpak: bool) -> None:
     assert server.is_file() and server.stat().st_mode & 0o111
     assert (share / "visprompt/install-manifest.txt").is_file()
     assert (share / "visprompt/uninstall.sh").is_file()
-    desktop, module, action = plugin_layout()
     kdirs = [share / "krita"] + ([home / ".var/app/org.kde.krita/data/krita"] if flatpak else [])
     with zipfile.ZipFile(build_plugin_zip(home.parent / "zipcheck")) as zf:
         packed = [n for n in zf.namelist() if not n.endswith("/")]
         for kdir in kdirs:
             for name in packed:
-                target = (kdir / "actions" / name) if name.endswith(".action") else (
-                    kdir / "pykrita" / name)
+                target = (
+                    (kdir / "actions" / name)
+                    if name.endswith(".action")
+                    else (kdir / "pykrita" / name)
+                )
                 assert target.read_bytes() == zf.read(name), target
     rc = (config / "kritarc").read_text()
     assert kritarc_python(rc) == {"enable_scripter": "true", "enable_visual_prompt": "true"}
@@ -86,7 +100,8 @@ def check_installed(home: Path, flatpak: bool) -> None:
     if flatpak:
         fp = home / ".var/app/org.kde.krita"
         assert kritarc_python((fp / "config/kritarc").read_text()) == {
-            "enable_visual_prompt": "true"}
+            "enable_visual_prompt": "true"
+        }
         settings = json.loads((fp / "config/visprompt/krita_plugin.json").read_text())
         assert settings == {"backend_path": str(server)}
     assert not (config / "visprompt/krita_plugin.json").exists()  # default prefix: found as is
@@ -102,7 +117,8 @@ def without_manifest_date(snap: dict[str, str], home: Path) -> dict[str, str]:
 
 
 def test_install_reinstall_use_uninstall(
-        fake_bundle: Path, tmp_path: Path, start_server: Callable[..., RunningServer]) -> None:
+    fake_bundle: Path, tmp_path: Path, start_server: Callable[..., RunningServer]
+) -> None:
     installer = make_installer(fake_bundle, tmp_path / "out")
     home = tmp_path / "home"
     (home / ".config").mkdir(parents=True)
@@ -120,23 +136,30 @@ def test_install_reinstall_use_uninstall(
     run(installer, home)  # idempotent: a second run gives the same files
     assert without_manifest_date(snapshot(home), home) == first
 
-    server = start_server([str(home / ".local/share/visprompt/server/visprompt-server")],
-                          user_env(home))
+    server = start_server(
+        [str(home / ".local/share/visprompt/server/visprompt-server")], user_env(home)
+    )
     assert server.get("/v1/health")["status"] == "ok"
     answer = server.post("/v1/prompt", prompt_body())
     assert (answer["width"], answer["height"]) == (96, 80)
     server.proc.terminate()
     server.proc.wait(timeout=30)
 
-    out = subprocess.run(["bash", str(home / ".local/share/visprompt/uninstall.sh")],
-                         env=user_env(home), capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", str(home / ".local/share/visprompt/uninstall.sh")],
+        env=user_env(home),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "uninstalled" in out.stdout
     assert snapshot(home) == before, out.stdout
     assert (home / ".config/kritarc").read_text() == KRITARC
 
 
-def test_custom_prefix_and_uninstall_through_the_installer(fake_bundle: Path,
-                                                           tmp_path: Path) -> None:
+def test_custom_prefix_and_uninstall_through_the_installer(
+    fake_bundle: Path, tmp_path: Path
+) -> None:
     installer = make_installer(fake_bundle, tmp_path / "out")
     home = tmp_path / "home"
     home.mkdir()
@@ -148,7 +171,8 @@ def test_custom_prefix_and_uninstall_through_the_installer(fake_bundle: Path,
     settings = json.loads((home / ".config/visprompt/krita_plugin.json").read_text())
     assert settings == {"backend_path": str(server)}
     assert kritarc_python((home / ".config/kritarc").read_text()) == {
-        "enable_visual_prompt": "true"}
+        "enable_visual_prompt": "true"
+    }
     assert not (home / ".var").exists()
     # a setting the user changed after installing is kept by the uninstaller
     (home / ".config/visprompt/krita_plugin.json").write_text('{"backend_path": "/mine"}')
@@ -162,14 +186,16 @@ def test_refuses_to_overwrite_a_foreign_folder(fake_bundle: Path, tmp_path: Path
     installer = make_installer(fake_bundle, tmp_path / "out")
     home = tmp_path / "home"
     (home / ".local/share/visprompt/server").mkdir(parents=True)
-    proc = subprocess.run(["sh", str(installer), "--nox11", "--"], env=user_env(home),
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["sh", str(installer), "--nox11", "--"], env=user_env(home), capture_output=True, text=True
+    )
     assert proc.returncode != 0 and "not installed by this installer" in proc.stderr
 
 
 @pytest.mark.slow
 def test_real_bundle_installs_and_answers(
-        built_bundle: Path, tmp_path: Path, start_server: Callable[..., RunningServer]) -> None:
+    built_bundle: Path, tmp_path: Path, start_server: Callable[..., RunningServer]
+) -> None:
     installer = make_installer(built_bundle, tmp_path / "out")
     print(f"installer {installer.name}: {installer.stat().st_size / 1e6:.0f} MB")
     home = tmp_path / "home"
@@ -182,6 +208,10 @@ def test_real_bundle_installs_and_answers(
     assert server.post("/v1/prompt", prompt_body())["width"] == 96
     server.proc.terminate()
     server.proc.wait(timeout=30)
-    subprocess.run(["bash", str(home / ".local/share/visprompt/uninstall.sh")],
-                   env=user_env(home), check=True, capture_output=True)
+    subprocess.run(
+        ["bash", str(home / ".local/share/visprompt/uninstall.sh")],
+        env=user_env(home),
+        check=True,
+        capture_output=True,
+    )
     assert snapshot(home) == before

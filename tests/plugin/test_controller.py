@@ -7,7 +7,8 @@ from typing import Any
 
 import fake_krita
 import pytest
-from conftest import make_document, native_pixel, select
+from documents import make_document, select
+from plugin_support import native_pixel
 from visual_prompt import png
 from visual_prompt.controller import Choices, answer_image, finish, next_layer_name, prepare
 from visual_prompt.document import Rect

@@ -8,7 +8,7 @@ from typing import Any
 
 import fake_krita
 import pytest
-from conftest import make_document, select
+from documents import make_document, select
 from visual_prompt.app import PluginApp
 from visual_prompt.krita_api import KritaDocument
 from visual_prompt.panel import PromptPanel

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from plugin_support import ROOT
 from visual_prompt.client import Client
 from visual_prompt.server import (
     ServerManager,

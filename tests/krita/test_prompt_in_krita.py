@@ -1,0 +1,43 @@
+"""The plugin's prompt path inside real Krita (kritarunner under xvfb-run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from plugin_support import PLUGIN_DIR, Backend
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+@pytest.mark.krita
+@pytest.mark.slow
+@pytest.mark.parametrize("depth", ["U8", "U16"])
+def test_prompt_inserts_the_answer_inside_the_selection(
+    depth: str, krita_backend: Backend, krita_env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "verdict.json"
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "url": krita_backend.url,
+                "token": krita_backend.token,
+                "plugin_dir": str(PLUGIN_DIR),
+                "depth": depth,
+                "out": str(out),
+            }
+        )
+    )
+    env = dict(krita_env, PYTHONPATH=str(SCRIPTS))
+    command = ["xvfb-run", "-a", "kritarunner", "-s", "vp_prompt_check", "--", str(config)]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    log = (run.stdout + run.stderr)[-4000:]
+    assert out.is_file(), f"kritarunner wrote no verdict (exit {run.returncode}):\n{log}"
+    verdict = json.loads(out.read_text())
+    assert "error" not in verdict, verdict["error"]
+    assert verdict["ok"], json.dumps(verdict["failures"], indent=1)
+    print(json.dumps(verdict["checks"], indent=1))
+    assert len(verdict["checks"]) >= 10

@@ -1,6 +1,6 @@
 """Synthetic episode throughput: canvases/s of ``generate_batch`` (CPU, and CUDA if present).
 
-    python benchmarks/bench_data.py [--batch 256] [--iters 5]
+    python benchmarks/bench_data.py [--batch 256] [--iters 5] [--threads N]
 """
 
 from __future__ import annotations
@@ -37,7 +37,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch CPU threads (0: torch's default); use 1 on a busy machine")
     args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     bench("cpu", args.batch, args.iters)
     if torch.cuda.is_available():

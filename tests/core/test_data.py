@@ -229,7 +229,7 @@ def test_blur_and_denoise():
 # ------------------------------------------- example and query share episode parameters
 
 
-def _pairs(name, layout=LAYOUT_2X2, n=6, seed=11):
+def _pairs(name, layout=LAYOUT_2X2, n=4, seed=11):
     b = generate_batch(n, seed, layout=layout, tasks=[name])
     return b.examples_in[:, 0], b.examples_out[:, 0], b.query, b.answer
 
@@ -272,7 +272,7 @@ def test_posterize_and_threshold_shared_in_episode():
 
 
 def test_color_mask_target_visible_in_example_and_query():
-    ex_in, ex_out, q, a = _pairs("color_mask", n=8)
+    ex_in, ex_out, q, a = _pairs("color_mask", n=6)
     for i in range(len(q)):
         on_e, on_q = ex_out[i, 0] == 1, a[i, 0] == 1
         assert on_e.any() and on_q.any()

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 ANSWER_SIZES = [(0, "Query size"), (448, "448 px"), (896, "896 px"), (1792, "1792 px")]
 MASK_ITEMS = [("selection", "Selection"), ("layer", "Layer"), ("none", "None (whole layer)")]
-ACTIVE = ""  # the query combo's "active layer" entry
+ACTIVE = ""  # the data of the first entry: "(active layer)" or "(choose a layer)"
+CHOOSE = "(choose a layer)"
 
 
 class PairRow(QWidget):
@@ -64,8 +65,8 @@ def _fill(combo: QComboBox, layers: list[LayerInfo], current: str, first: str | 
         combo.addItem(first, ACTIVE)
     for layer in layers:
         combo.addItem("  " * layer.level + layer.name, layer.id)
-    index = combo.findData(current)
-    combo.setCurrentIndex(index if index >= 0 else 0 if first is not None else -1)
+    index = combo.findData(current) if current else -1
+    combo.setCurrentIndex(max(index, 0))
     combo.blockSignals(False)
 
 
@@ -204,8 +205,8 @@ class PromptPanel(QWidget):
         row = PairRow(self)
         self.rows.append(row)
         self.pairs_layout.insertWidget(len(self.rows) - 1, row)
-        _fill(row.input, self._layers, pair[0], None)
-        _fill(row.output, self._layers, pair[1], None)
+        _fill(row.input, self._layers, pair[0], CHOOSE)
+        _fill(row.output, self._layers, pair[1], CHOOSE)
         self._update_pair_buttons()
         self.store_choices()
         return row
@@ -250,12 +251,12 @@ class PromptPanel(QWidget):
             while len(self.rows) < len(choices.pairs):
                 self.add_pair()
             for row, (a, b) in zip(self.rows, choices.pairs, strict=True):
-                _fill(row.input, self._layers, a, None)
-                _fill(row.output, self._layers, b, None)
+                _fill(row.input, self._layers, a, CHOOSE)
+                _fill(row.output, self._layers, b, CHOOSE)
             self._update_pair_buttons()
             _fill(self.query, self._layers, choices.query, "(active layer)")
             self.mask.setCurrentIndex(max(0, self.mask.findData(choices.mask)))
-            _fill(self.mask_layer, self._layers, choices.mask_layer, None)
+            _fill(self.mask_layer, self._layers, choices.mask_layer, CHOOSE)
             index = self.model.findData(choices.model)
             if index < 0:
                 self.model.addItem(choices.model, choices.model)

@@ -4,44 +4,20 @@ session, slow) and a started-server helper."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "installer"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "installer"))
 
-
-def user_env(home: Path) -> dict[str, str]:
-    """An environment whose HOME is ``home`` and that carries no XDG/VisPrompt overrides."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "VISPROMPT_", "PYTHON"))
-    }
-    env["HOME"] = str(home)
-    return env
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """relative path -> "dir", "link:<target>" or the sha256 of the file's bytes."""
-    out: dict[str, str] = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_symlink():
-            out[rel] = f"link:{os.readlink(p)}"
-        elif p.is_dir():
-            out[rel] = "dir"
-        else:
-            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
+from installer_support import ROOT, RunningServer
 
 
 @pytest.fixture
@@ -62,34 +38,6 @@ def fake_bundle(tmp_path: Path) -> Path:
     exe.chmod(0o755)
     (bundle / "BUNDLE_INFO.json").write_text(json.dumps({"flavour": "placeholder"}))
     return bundle
-
-
-class RunningServer:
-    def __init__(
-        self, proc: subprocess.Popen[str], ready: dict[str, Any], seconds: float, token: str | None
-    ) -> None:
-        self.proc, self.ready, self.startup_s, self.token = proc, ready, seconds, token
-
-    @property
-    def url(self) -> str:
-        return str(self.ready["url"])
-
-    def get(self, path: str) -> dict[str, Any]:
-        req = urllib.request.Request(self.url + path, headers=self._auth())
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read())
-
-    def post(self, path: str, body: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
-        req = urllib.request.Request(
-            self.url + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", **self._auth()},
-        )
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.loads(r.read())
-
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from build_bundle import check_bundle, tree_size
-from conftest import ROOT, RunningServer, user_env
+from installer_support import ROOT, RunningServer, user_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="Linux")]
 

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 from build_plugin_zip import build_plugin_zip
-from conftest import RunningServer, snapshot, user_env
+from installer_support import (
+    HAVE_KRITA,
+    RunningServer,
+    krita_gui_smoke,
+    kritarunner_prompt_check,
+    snapshot,
+    user_env,
+)
 from linux.build_installer import build
 
 pytestmark = pytest.mark.skipif(shutil.which("makeself") is None, reason="makeself missing")
@@ -25,13 +32,14 @@ pytestmark = pytest.mark.skipif(shutil.which("makeself") is None, reason="makese
 KRITARC = "[General]\nfoo=bar\n\n[python]\nenable_scripter=true\n\n[Other]\nx=1\n"
 
 
-def make_installer(bundle: Path, out: Path) -> Path:
+def make_installer(bundle: Path, out: Path, flavour: str | None = "placeholder") -> Path:
+    """flavour None: read it from the bundle's BUNDLE_INFO.json (the real bundle)."""
     return build(
         bundle,
         out,
         plugin_src=Path(__file__).resolve().parents[2] / "krita_plugin",
         compression="gzip",
-        flavour="placeholder",
+        flavour=flavour,
     )
 
 
@@ -196,7 +204,7 @@ def test_refuses_to_overwrite_a_foreign_folder(fake_bundle: Path, tmp_path: Path
 def test_real_bundle_installs_and_answers(
     built_bundle: Path, tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    installer = make_installer(built_bundle, tmp_path / "out")
+    installer = make_installer(built_bundle, tmp_path / "out", flavour=None)
     print(f"installer {installer.name}: {installer.stat().st_size / 1e6:.0f} MB")
     home = tmp_path / "home"
     home.mkdir()
@@ -206,6 +214,11 @@ def test_real_bundle_installs_and_answers(
     server = start_server([str(exe)], user_env(home))
     print(f"installed bundle ready after {server.startup_s:.1f} s")
     assert server.post("/v1/prompt", prompt_body())["width"] == 96
+    if HAVE_KRITA:  # the installed plugin, inside real Krita, through the installed backend
+        verdict = kritarunner_prompt_check(
+            home / ".local/share/krita/pykrita", server, home, tmp_path
+        )
+        assert verdict["ok"], verdict.get("error") or verdict["failures"]
     server.proc.terminate()
     server.proc.wait(timeout=30)
     subprocess.run(
@@ -215,3 +228,28 @@ def test_real_bundle_installs_and_answers(
         capture_output=True,
     )
     assert snapshot(home) == before
+
+
+@pytest.mark.slow
+@pytest.mark.krita
+@pytest.mark.skipif(not HAVE_KRITA, reason="needs krita, kritarunner, xvfb-run, tests/krita")
+def test_installed_plugin_works_in_real_krita(
+    fake_bundle: Path, tmp_path: Path, start_server: Callable[..., RunningServer]
+) -> None:
+    """Krita loads the plugin from where the installer put it (docker and action appear),
+    and the installed plugin files run a prompt inside Krita through the installed backend
+    (here the stand-in bundle; the real one in test_real_bundle_installs_and_answers)."""
+    installer = make_installer(fake_bundle, tmp_path / "out")
+    home = tmp_path / "home"
+    home.mkdir()
+    run(installer, home, "--no-flatpak")
+    settings = home / ".config/visprompt/krita_plugin.json"
+    settings.write_text(json.dumps({"start_server": False}))  # the test starts it below
+    smoke = krita_gui_smoke(home, tmp_path)
+    assert "error" not in smoke, smoke["error"]
+    assert smoke["docker_found"] and smoke["action_found"], smoke
+    server = start_server(
+        [str(home / ".local/share/visprompt/server/visprompt-server")], user_env(home)
+    )
+    verdict = kritarunner_prompt_check(home / ".local/share/krita/pykrita", server, home, tmp_path)
+    assert verdict["ok"], verdict.get("error") or verdict["failures"]

@@ -175,11 +175,12 @@ class VectorQuantizer(nn.Module):
         self.embedding = nn.Embedding(n_embed, embed_dim)
 
     def codes(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) -> (B, h, w) nearest code ids."""
+        """(B, C, h, w) -> (B, h, w) nearest code ids (distances in fp32, never autocast)."""
         flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).float()
         book = self.embedding.weight.float()
-        dist = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.t()
-                + book.pow(2).sum(1)[None, :])
+        with torch.autocast(z.device.type, enabled=False):
+            dist = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.t()
+                    + book.pow(2).sum(1)[None, :])
         return dist.argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
 
     def lookup(self, ids: torch.Tensor) -> torch.Tensor:

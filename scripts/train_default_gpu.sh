@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Train the embedded default model on one GPU (run on the device machine, repo root):
+#   OUT=/some/folder bash scripts/train_default_gpu.sh
+# Everything lands in $OUT: the training log, held-out evaluation, the fp16 weights
+# (split into <16 MB parts for transfer; `cat model.safetensors.part-* > model.safetensors`).
+set -euo pipefail
+export PYTHONPATH=. PYTHONUNBUFFERED=1
+RUN=${RUN:-/tmp/visprompt-run}
+TOK_BUDGET=${TOK_BUDGET:-130}
+MAE_BUDGET=${MAE_BUDGET:-300}
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$OUT/gpu.txt"
+python3 -m visprompt_core.train --out "$RUN" --preset small --seed 0 \
+  --tok-steps 100000 --tok-batch 128 --tok-time-budget "$TOK_BUDGET" \
+  --mae-steps 100000 --mae-batch 256 --mae-time-budget "$MAE_BUDGET" \
+  --log-every 100 --eval-every 1000 --save-every 2000 --eval-episodes 1024 \
+  2>&1 | tee "$OUT/train.log"
+cp "$RUN/log.jsonl" "$RUN/eval.json" "$RUN/config.json" "$OUT/"
+split -b 15m "$RUN/model.safetensors" "$OUT/model.safetensors.part-"

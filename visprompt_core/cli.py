@@ -1,0 +1,240 @@
+"""The ``visprompt`` command line. Heavy modules are imported inside each command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from visprompt_core.errors import VisPromptError
+
+log = logging.getLogger(__name__)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    return w, h
+
+
+def _open_image(path: str) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except FileNotFoundError:
+        raise VisPromptError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise VisPromptError(f"{path}: not a readable image ({exc})") from None
+
+
+def _save_image(image: Any, path: str) -> None:
+    """Write atomically so a failed save never leaves half a PNG behind."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        image.save(tmp, format=(out.suffix.lstrip(".") or "png").upper().replace("JPG", "JPEG"))
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------ commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from visprompt_core.pipeline import load_model
+
+    if len(args.example) % 2:
+        raise VisPromptError("--example takes INPUT OUTPUT pairs: give an even number of files")
+    files = args.example
+    pairs = [(_open_image(a), _open_image(b)) for a, b in zip(files[::2], files[1::2])]
+    query = _open_image(args.query)
+    mask = _open_image(args.mask) if args.mask else None
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    answer = model.prompt(pairs, query, mask=mask, ensemble=args.ensemble,
+                          answer_size=args.answer_size, resample=args.resize_filter)
+    _save_image(answer, args.output)
+    print(f"wrote {args.output} ({answer.size[0]}x{answer.size[1]}, {answer.mode})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from visprompt_core.demo import run_demo
+
+    path = run_demo(args.output, model_name=args.model, device=args.device)
+    print(f"wrote {path}: rows of example input | example output | query | answer")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from visprompt_core.checkpoints import convert_checkpoint
+
+    out = convert_checkpoint(args.source, args.output, dtype=args.dtype, vqgan=args.vqgan,
+                             vqgan_yaml=args.vqgan_yaml)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from visprompt_core.checkpoints import describe
+    from visprompt_core.registry import resolve_model
+
+    path = Path(args.checkpoint)
+    if not path.exists():
+        path = resolve_model(args.checkpoint)[1]
+    print(json.dumps(describe(path), indent=2))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from visprompt_core.evaluation import evaluate_model
+    from visprompt_core.pipeline import load_model
+
+    prompter = load_model(args.model, device=args.device, dtype="fp32")
+    report = evaluate_model(prompter.model, episodes_per_task=args.episodes,
+                            ensemble=args.ensemble, batch=args.batch)
+    print(report.table())
+    if args.json:
+        report.write_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from visprompt_core.train.run import config_from_args, run_training
+
+    path = run_training(config_from_args(args), echo=lambda line: print(line, flush=True))
+    print(f"model written to {path}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from visprompt_core.registry import list_models
+
+    for entry in list_models():
+        state = "ready" if entry["available"] else "not downloaded"
+        print(f"{entry['name']:<28} {state:<15} {entry['description']}")
+    return 0
+
+
+# -------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="visprompt",
+        description="Visual prompting by inpainting (MAE-VQGAN): show an example pair, "
+                    "get the query transformed the same way.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def model_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", default="default",
+                       help="model name (see `visprompt list`) or weight file; default: the "
+                            "embedded default model")
+        p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+
+    run = sub.add_parser("run", help="answer one visual prompt and write the answer image",
+                         description="Transform QUERY the way each example INPUT became its "
+                                     "OUTPUT; the answer has the query's size.")
+    run.add_argument("--example", nargs="+", required=True, metavar="FILE",
+                     help="example pairs as INPUT OUTPUT [INPUT OUTPUT ...] (1-8 pairs)")
+    run.add_argument("--query", required=True, help="the image to transform")
+    run.add_argument("--mask", help="optional mask image (query size): white = apply the "
+                                    "answer there; the output is RGBA, transparent elsewhere")
+    run.add_argument("-o", "--output", required=True, help="answer image to write (PNG)")
+    run.add_argument("--ensemble", type=int, default=None,
+                     help="number of canvases to combine (default: one per example pair)")
+    run.add_argument("--answer-size", type=_size, default=None, metavar="WxH",
+                     help="answer size (default: the query's size)")
+    run.add_argument("--resize-filter", default="bicubic",
+                     choices=["bicubic", "bilinear", "nearest", "lanczos", "box"],
+                     help="filter for resizing cells and the answer")
+    run.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"],
+                     help="compute precision (default fp32 on CPU, fp16 on CUDA)")
+    model_options(run)
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="run the model on the bundled samples and write a "
+                                       "PNG sheet (example pair | query | answer)")
+    demo.add_argument("-o", "--output", default="visprompt-demo.png", help="sheet to write")
+    model_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    conv = sub.add_parser("convert", help="convert published weights to the fast "
+                                          "safetensors format")
+    conv.add_argument("source", help="checkpoint-1000.pth / checkpoint-3400.pth or a "
+                                     "VisPrompt .safetensors")
+    conv.add_argument("output", help="the .safetensors file to write")
+    conv.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"],
+                      help="storage precision (fp16 halves the size)")
+    conv.add_argument("--vqgan", help="optional taming VQGAN last.ckpt to use as tokenizer")
+    conv.add_argument("--vqgan-yaml", help="the model.yaml beside that last.ckpt")
+    conv.set_defaults(func=cmd_convert)
+
+    info = sub.add_parser("info", help="show what a checkpoint file holds")
+    info.add_argument("checkpoint", help="a .safetensors/.pth/.ckpt file or a model name")
+    info.set_defaults(func=cmd_info)
+
+    ev = sub.add_parser("eval", help="score a model on held-out synthetic episodes per task "
+                                     "family, next to the copy baselines")
+    ev.add_argument("--episodes", type=int, default=32, help="episodes per task family")
+    ev.add_argument("--ensemble", type=int, default=1, choices=[1, 2, 3, 4],
+                    help="canvas arrangements combined per episode")
+    ev.add_argument("--batch", type=int, default=64, help="episodes per forward pass")
+    ev.add_argument("--json", help="also write the results as JSON here")
+    model_options(ev)
+    ev.set_defaults(func=cmd_eval)
+
+    from visprompt_core.train.run import add_train_arguments
+
+    tr = sub.add_parser("train", help="train a model (tokenizer, then MAE) on synthetic "
+                                      "tasks; resumes when OUT holds a run")
+    add_train_arguments(tr)
+    tr.set_defaults(func=cmd_train)
+
+    ls = sub.add_parser("list", help="list the models this install knows")
+    ls.set_defaults(func=cmd_list)
+
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_optional_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands that live in their own modules: published weights, remote server."""
+    from visprompt_core.models_cli import add_models_parser
+
+    add_models_parser(sub)
+    try:
+        from visprompt_client.cli import add_remote_parser
+    except ImportError:  # the client package is not installed beside the core
+        return
+    add_remote_parser(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except VisPromptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

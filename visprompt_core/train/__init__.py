@@ -1,0 +1,1 @@
+"""Training of the embedded default model: VQ tokenizer first, then the MAE."""

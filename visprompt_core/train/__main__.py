@@ -1,0 +1,3 @@
+from visprompt_core.train.run import main
+
+raise SystemExit(main())

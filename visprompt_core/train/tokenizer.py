@@ -1,0 +1,148 @@
+"""Stage 1: train the VQ tokenizer on full target canvases (answers included).
+
+Loss: L1 + MSE + an L1 on image gradients (keeps thin lines and mask edges crisp) plus the
+commitment term; the codebook follows the encoder by exponential moving averages, and
+codes unused for a while restart at random encoder outputs of the current batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from visprompt_core.model.vqgan import VQGAN
+from visprompt_core.train.common import (
+    RunLog,
+    TrainConfig,
+    autocast,
+    budget_steps,
+    episode_stream,
+    load_training_state,
+    lr_at,
+    save_training_state,
+)
+
+log = logging.getLogger(__name__)
+
+EMA_DECAY = 0.99
+COMMIT_BETA = 0.25
+DEAD_USAGE = 1e-3
+
+
+class EmaCodebook:
+    """EMA statistics of a ``VectorQuantizer``'s codes; writes the averaged codes back."""
+
+    def __init__(self, vq: VQGAN) -> None:
+        book = vq.quantize.embedding.weight
+        self.vq = vq
+        self.usage = torch.ones(book.shape[0], device=book.device) / book.shape[0]
+        self.sums = book.detach().clone().float()
+        self.counts = torch.ones(book.shape[0], device=book.device)
+
+    @torch.no_grad()
+    def update(self, z: torch.Tensor, ids: torch.Tensor) -> int:
+        """z (M, C) encoder outputs, ids (M,) -> number of restarted codes."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self._update(z.float(), ids)
+
+    def _update(self, z: torch.Tensor, ids: torch.Tensor) -> int:
+        book = self.vq.quantize.embedding.weight
+        onehot = F.one_hot(ids, book.shape[0]).float()
+        counts = onehot.sum(0)
+        self.counts.mul_(EMA_DECAY).add_(counts, alpha=1 - EMA_DECAY)
+        self.sums.mul_(EMA_DECAY).add_(onehot.t() @ z.float(), alpha=1 - EMA_DECAY)
+        self.usage.mul_(EMA_DECAY).add_(counts / counts.sum(), alpha=1 - EMA_DECAY)
+        book.copy_(self.sums / self.counts.clamp_min(1e-5)[:, None])
+        dead = torch.nonzero(self.usage < DEAD_USAGE / book.shape[0]).flatten()
+        if dead.numel():
+            pick = torch.randint(0, z.shape[0], (dead.numel(),), device=z.device)
+            book[dead] = z[pick].float()
+            self.sums[dead] = z[pick].float()
+            self.counts[dead] = 1.0
+            self.usage[dead] = 1.0 / book.shape[0]
+        return int(dead.numel())
+
+
+def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+
+
+def tokenizer_step(vq: VQGAN, ema: EmaCodebook, x: torch.Tensor
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    """x (B, 3, H, W) in [-1, 1] -> (loss, metrics). Straight-through quantisation."""
+    z = vq.encode_latent(x).float()
+    c = z.shape[1]
+    flat = z.permute(0, 2, 3, 1).reshape(-1, c)
+    ids = vq.quantize.codes(z)
+    zq = vq.quantize.lookup(ids).float()
+    commit = F.mse_loss(z, zq.detach())
+    zq_st = z + (zq - z).detach()
+    recon = vq.decode_latent(zq_st.to(x.dtype)).float()
+    gy, gx = image_gradients(recon)
+    ty, tx = image_gradients(x.float())
+    l1 = (recon - x).abs().mean()
+    mse = F.mse_loss(recon, x.float())
+    grad = (gy - ty).abs().mean() + (gx - tx).abs().mean()
+    loss = l1 + mse + grad + COMMIT_BETA * commit
+    restarted = ema.update(flat.detach(), ids.flatten())
+    psnr = 10 * torch.log10(4.0 / mse.detach().clamp_min(1e-10))
+    return loss, {"loss": loss.item(), "l1": l1.item(), "psnr": psnr.item(),
+                  "restarted": float(restarted)}
+
+
+def train_tokenizer(cfg: TrainConfig, echo: object = None) -> VQGAN:
+    """Train (or resume) the tokenizer; returns it and writes ``<out>/tokenizer.pt``."""
+    out = Path(cfg.out)
+    runlog = RunLog(out, echo)
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    vq = VQGAN(cfg.model_config.vqgan).to(device)
+    opt = torch.optim.AdamW(vq.parameters(), lr=cfg.tok_lr, betas=(0.9, 0.99),
+                            weight_decay=0.0)
+    ema = EmaCodebook(vq)
+    state_path = out / "tokenizer.pt"
+    step, total = 0, cfg.tok_steps
+    planned = total
+    if (state := load_training_state(state_path)) is not None:
+        vq.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        ema.sums, ema.counts, ema.usage = (state["ema"][k].to(device) for k in
+                                           ("sums", "counts", "usage"))
+        step, total = int(state["step"]), int(state["total"])
+        planned = total
+        runlog.write(stage="tokenizer", event="resumed", step=step)
+    if step >= total:
+        return vq.eval()
+    stream = episode_stream(cfg, cfg.tok_batch, device, seed=cfg.seed * 1000 + step)
+    started, first = time.time(), step
+    vq.train()
+    while step < total:
+        episodes, _ = next(stream)
+        x = episodes.target * 2 - 1
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, total, cfg.tok_lr, min(cfg.warmup, total // 10))
+        with autocast(device):
+            loss, metrics = tokenizer_step(vq, ema, x)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"tokenizer loss is {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vq.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        if step - first in (30, 300):
+            total = first + budget_steps(planned - first, step - first, started,
+                                         cfg.tok_time_budget)
+        if step % cfg.log_every == 0 or step == total:
+            used = int((ema.usage > DEAD_USAGE / ema.usage.numel()).sum())
+            runlog.write(stage="tokenizer", step=step, total=total, codes_used=used,
+                         lr=opt.param_groups[0]["lr"], **metrics)
+        if step % cfg.save_every == 0 or step == total:
+            save_training_state(state_path, model=vq.state_dict(), optimizer=opt.state_dict(),
+                                ema={"sums": ema.sums, "counts": ema.counts,
+                                     "usage": ema.usage}, step=step, total=total)
+    return vq.eval()

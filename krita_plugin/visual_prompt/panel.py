@@ -4,6 +4,7 @@ tests use it directly with a fake document."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from .app import PluginApp
 from .controller import Choices
@@ -92,9 +93,9 @@ class PromptPanel(QWidget):
         ctl.busy_changed.connect(self._on_busy)
         ctl.progress.connect(self._on_progress)
         ctl.message.connect(self.show_message)
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(lambda: self.refresh())
-        self._timer.start(1000)
+        self._timer = QTimer(self)  # follows layer changes while the docker is shown
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self._tick)
         self._on_connection(app.state, "Not connected")
         if app.info is not None:
             self._on_info(app.info)
@@ -199,6 +200,18 @@ class PromptPanel(QWidget):
         box.toggled.connect(inner.setVisible)
         self.settings_box = box
         return box
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self._timer.start()
+        self.refresh()
+
+    def hideEvent(self, event: Any) -> None:
+        self._timer.stop()
+        super().hideEvent(event)
+
+    def _tick(self) -> None:
+        self.refresh()
 
     # pairs ------------------------------------------------------------------------------
     def add_pair(self, pair: tuple[str, str] = ("", "")) -> PairRow:

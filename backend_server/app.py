@@ -67,13 +67,23 @@ def create_app(config: ServerConfig, manager: ModelManager | None = None) -> Fas
 
 
 def _add_routes(app: FastAPI, service: Service) -> None:
-    @app.get("/v1/health", response_model=schemas.HealthResponse, tags=["server"])
+    @app.get(
+        "/v1/health",
+        response_model=schemas.HealthResponse,
+        tags=["server"],
+        operation_id="health",
+        responses={403: COMMON_ERRORS[403]},
+    )
     async def health() -> dict[str, str]:
         """Liveness check; the only call that needs no token."""
         return {"status": "ok"}
 
     @app.get(
-        "/v1/info", response_model=schemas.InfoResponse, responses=COMMON_ERRORS, tags=["server"]
+        "/v1/info",
+        response_model=schemas.InfoResponse,
+        responses=COMMON_ERRORS,
+        tags=["server"],
+        operation_id="info",
     )
     def info() -> dict[str, Any]:
         """Version, device, memory, models, queue and limits."""
@@ -84,6 +94,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         response_model=schemas.ModelsResponse,
         responses=COMMON_ERRORS,
         tags=["models"],
+        operation_id="list_models",
     )
     def models() -> dict[str, Any]:
         """Known models, whether their weights are on disk and which one is loaded."""
@@ -94,6 +105,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         response_model=schemas.LoadModelResponse,
         responses=PROMPT_ERRORS,
         tags=["models"],
+        operation_id="load_model",
     )
     def load_model(body: schemas.LoadModelRequest) -> dict[str, str]:
         """Load a model by name (replacing the loaded one) and wait until it is ready."""
@@ -104,6 +116,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         response_model=schemas.PromptResponse,
         responses=PROMPT_ERRORS,
         tags=["prompt"],
+        operation_id="prompt",
     )
     async def prompt(body: schemas.PromptRequest, request: Request) -> dict[str, Any]:
         """Answer one visual prompt and wait for it. Closing the connection cancels it."""
@@ -115,6 +128,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         status_code=202,
         responses=PROMPT_ERRORS,
         tags=["jobs"],
+        operation_id="create_job",
     )
     async def create_job(body: schemas.PromptRequest) -> dict[str, str]:
         """Queue a prompt and return at once; poll GET /v1/jobs/{id}."""
@@ -132,6 +146,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         response_model_exclude_none=True,
         responses=job_errors,
         tags=["jobs"],
+        operation_id="get_job",
     )
     async def job_status(job_id: str) -> dict[str, Any]:
         """State, progress estimate, and the result or error once finished."""
@@ -142,6 +157,7 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         response_model=schemas.JobCreated,
         responses=job_errors,
         tags=["jobs"],
+        operation_id="cancel_job",
     )
     async def cancel_job(job_id: str) -> dict[str, Any]:
         """Cancel a job. A job already finished keeps its state."""
@@ -163,10 +179,20 @@ def _add_security_scheme(app: FastAPI) -> None:
             "description": "the token from the server's token file",
         }
         schema["security"] = [{"bearer": []}]
+        created = schema["paths"]["/v1/jobs"]["post"]["responses"]["202"]
+        job_id = {"job_id": "$response.body#/id"}
+        created["links"] = {
+            "GetJob": {"operationId": "get_job", "parameters": job_id},
+            "CancelJob": {"operationId": "cancel_job", "parameters": job_id},
+        }
         for path, operations in schema.get("paths", {}).items():
-            if path == "/v1/health":
-                for operation in operations.values():
+            for operation in operations.values():
+                # Validation errors are answered 400 bad_json, never FastAPI's 422.
+                operation.get("responses", {}).pop("422", None)
+                if path == "/v1/health":
                     operation["security"] = []
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.get("schemas", {}).pop(name, None)
         app.openapi_schema = schema
         return schema
 

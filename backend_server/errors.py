@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
-def error_response(error: ApiError) -> Response:
-    headers: dict[str, str] = {}
+def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
+    headers = dict(headers or {})
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
     if error.code == "unauthorized":
@@ -128,6 +129,17 @@ def _validation_message(errors: Any) -> str:
     return "invalid request: " + "; ".join(parts) if parts else "invalid request body"
 
 
+def _allowed_methods(request: Request) -> str:
+    """Methods of every route on this path (Starlette lists only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        # A path match with another method is Match.PARTIAL; a wrong path is Match.NONE.
+        if route_methods and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(route_methods)
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception type to the JSON error body."""
 
@@ -144,6 +156,7 @@ def install_error_handlers(app: FastAPI) -> None:
             err = ApiError("not_found", f"no such resource: {request.url.path}")
         elif exc.status_code == 405:
             err = ApiError("method_not_allowed", f"{request.method} is not allowed here")
+            return error_response(err, {"Allow": _allowed_methods(request)})
         elif exc.status_code == 400:
             err = ApiError("bad_json", str(exc.detail))
         elif exc.status_code == 413:

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
 PNG_DOC = "base64-encoded PNG (JPEG and WebP are accepted too)"
+
+# 8x8 PNGs for the documented example request.
+_BLACK = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAADElEQVR42mNgGB4AAADIAAGTvaWOAAAAAElFTkSuQmCC"
+)
+_WHITE = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFUlEQVR42mP8//8/AzbAxIADDE4JAFbUAw3/dxQW"
+    "AAAAAElFTkSuQmCC"
+)
+_GRAY = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFUlEQVR42mNsaGhgwAaYGHCAwSkBADAXAZDUexXG"
+    "AAAAAElFTkSuQmCC"
+)
+EXAMPLE_PROMPT = {
+    "examples": [{"input": _BLACK, "output": _WHITE}],
+    "query": _GRAY,
+    "mask": None,
+    "options": {"model": None, "ensemble": None, "answer_size": None},
+}
 
 
 class _Strict(BaseModel):
@@ -36,13 +55,15 @@ class PromptOptions(_Strict):
     ensemble: int | None = Field(
         default=None, ge=1, le=16, description="number of canvases to average; null = default"
     )
-    answer_size: tuple[int, int] | None = Field(
+    answer_size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = Field(
         default=None,
         description="(width, height) of the answer; null = the query's size",
     )
 
 
 class PromptRequest(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_PROMPT]})
+
     examples: list[ExamplePair] = Field(
         min_length=1, description="1..max_pairs example pairs (see /v1/info)"
     )
@@ -87,6 +108,8 @@ class ModelsResponse(BaseModel):
 
 
 class LoadModelRequest(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "default"}]})
+
     name: str = Field(min_length=1, max_length=200)
 
 

@@ -140,7 +140,7 @@ def test_not_json(server: ServerProcess, raw: bytes) -> None:
 
 def test_answer_size_limits(server: ServerProcess) -> None:
     check(server, prompt_body(answer_size=[100_000, 100_000]), 413, "image_too_large")
-    check(server, prompt_body(answer_size=[0, 10]), 400, "bad_input")
+    check(server, prompt_body(answer_size=[0, 10]), 400, "bad_json")
 
 
 def test_unknown_model_option(server: ServerProcess) -> None:

@@ -429,7 +429,7 @@ def test_install_records_hash_then_verifies_later_downloads(
     assert record["files"][0]["sha256_actual"] == digest
     assert record["files"][0]["sha256_source"] == "recorded"
     assert published.verify("mae-vqgan-cvf") == []
-    assert published.status("mae-vqgan-cvf") == "converted"
+    assert published.status("mae-vqgan-cvf") == "installed"
     # The host now serves different bytes: the recorded hash catches it.
     server.static["/static/checkpoint-1000.pth"] = (
         local_catalogue["/static/checkpoint-1000.pth"][:-1] + b"\x01"
@@ -455,9 +455,9 @@ def test_vqgan_needs_both_files_and_checks_the_config(
     local_catalogue: dict[str, bytes], data_dir: Path
 ) -> None:
     conv = FakeConverter()
-    published.install("vqgan-imagenet-f16-1024", converter=conv, keep_original=True, **FAST)
-    assert conv.calls[0][0].name == "last.ckpt"
-    assert published.status("vqgan-imagenet-f16-1024") == "converted"
+    out = published.install("vqgan-imagenet-f16-1024", converter=conv, **FAST)
+    assert out.name == "last.ckpt" and not conv.calls  # a tokenizer: kept, not converted
+    assert published.status("vqgan-imagenet-f16-1024") == "installed"
     assert (published.download_dir("vqgan-imagenet-f16-1024") / "model.yaml").exists()
     assert published.verify("vqgan-imagenet-f16-1024") == []
 
@@ -518,3 +518,39 @@ def test_catalogue_points_at_the_authors_links() -> None:
     assert "130vNSlqg3faHzVGGh_vkeUUh-2uVX3se" in cat["mae-vqgan-cvf-imagenet"].files[0].url
     assert all("heibox.uni-heidelberg.de" in f.url for f in cat["vqgan-imagenet-f16-1024"].files)
     assert "CC BY-NC" in published.LICENCE_NOTICE and "not redistribute" in published.LICENCE_NOTICE
+
+
+@pytest.mark.slow
+def test_full_size_checkpoint_downloads_converts_and_loads(
+    server: Server, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint laid out and sized like checkpoint-1000.pth (uninitialised weights)
+    goes through download, structure check, the real conversion and load_model."""
+    import argparse
+
+    import torch
+
+    from visprompt_core import list_models, load_model
+    from visprompt_core.config import PRESETS
+    from visprompt_core.model import MAEVQGAN
+
+    with torch.device("meta"):
+        skeleton = MAEVQGAN(PRESETS["mae_vqgan_large"])
+    state = skeleton.to_empty(device="cpu").state_dict()
+    for tensor in state.values():
+        tensor.zero_()
+    src = tmp_path / "checkpoint-1000.pth"
+    args = argparse.Namespace(model="mae_vit_large_patch16")
+    torch.save({"model": state, "epoch": 999, "args": args}, src)
+    del state, skeleton
+    server.static = {"/static/checkpoint-1000.pth": src.read_bytes()}
+    src.unlink()
+    model = published.CATALOGUE["mae-vqgan-cvf"]
+    files = (replace(model.files[0], url=server.url("/static/checkpoint-1000.pth")),)
+    monkeypatch.setitem(published.CATALOGUE, "mae-vqgan-cvf", replace(model, files=files))
+    out = published.install("mae-vqgan-cvf", dtype="fp16", **FAST)
+    assert out.stat().st_size < 0.6 * len(server.static["/static/checkpoint-1000.pth"])
+    assert published.verify("mae-vqgan-cvf") == []
+    assert "mae-vqgan-cvf" in {m["name"] for m in list_models()}
+    loaded = load_model("mae-vqgan-cvf", device="cpu")
+    assert loaded.info()["parameters"] > 390_000_000

@@ -139,8 +139,10 @@ if [ "$UNINSTALL" = 1 ]; then
 fi
 
 [ -x "$HERE/server/$EXE" ] || { echo "broken installer: $HERE/server/$EXE missing" >&2; exit 1; }
-[ -f "$HERE/plugin/$MODULE.desktop" ] && [ -d "$HERE/plugin/$MODULE" ] \
-    || { echo "broken installer: plugin files missing" >&2; exit 1; }
+if [ ! -f "$HERE/plugin/$MODULE.desktop" ] || [ ! -d "$HERE/plugin/$MODULE" ]; then
+    echo "broken installer: plugin files missing" >&2
+    exit 1
+fi
 case "$PREFIX" in
     /|"$HOME"|/usr|/usr/*|/bin|/etc|/etc/*) echo "refusing --prefix $PREFIX" >&2; exit 2 ;;
 esac

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from server_helpers import ServerProcess, start_server
+
+HERE = Path(__file__).resolve().parent
+for folder in (HERE, HERE.parents[1]):  # server_helpers; the packages when not installed
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from server_helpers import ServerProcess, start_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")

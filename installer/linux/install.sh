@@ -39,9 +39,9 @@ Options:
   --dry-run         print what would be done, change nothing
   --no-flatpak      do not install into the Flatpak Krita even if it is present
   --krita-dir DIR   Krita resource folder to install the plugin into (repeatable;
-                    replaces the automatic choice); its kritarc is DIR/../../.config/kritarc
-                    only for the standard layout, so use --kritarc with it
-  --kritarc FILE    kritarc to enable the plugin in (repeatable, with --krita-dir)
+                    replaces the automatic choice of standard + Flatpak folders)
+  --kritarc FILE    kritarc to enable the plugin in (repeatable; use with --krita-dir,
+                    which otherwise installs without enabling)
   --uninstall       remove a previous installation (same as PREFIX/uninstall.sh)
   --quiet           print only warnings and errors
   -h, --help        this help

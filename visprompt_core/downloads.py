@@ -312,7 +312,7 @@ class Downloader:
     def _attempt(self, state: _Attempt) -> bool:
         """Fetch from the current offset. True when the file is complete."""
         offset = self.part.stat().st_size if self.part.exists() else 0
-        validator = self._load_validator(state.url) if offset else None
+        validator = self._load_validator() if offset else None
         if offset and validator is None:
             # A part file whose origin we cannot vouch for: start over.
             offset = 0
@@ -401,6 +401,8 @@ class Downloader:
         base = response.geturl()
         reason = page_refusal(page)
         target = None if reason else parse_confirmation_page(page, base)
+        if target is None and not reason and state.url != self.url:
+            target = self.url  # a confirmed link that expired: start from the original link
         if target is None or state.confirmations >= MAX_CONFIRMATIONS:
             why = reason or "it answered with a web page instead of the file"
             raise DownloadError(self._message(f"the server refused the download: {why}"))
@@ -442,13 +444,14 @@ class Downloader:
             )
         )
 
-    def _load_validator(self, url: str) -> str | None:
-        """The If-Range value for resuming; "" when the server gave none; None if unknown."""
+    def _load_validator(self) -> str | None:
+        """The If-Range value for resuming the part file; "" when the server gave none;
+        None when the part file did not come from this download's URL."""
         try:
             meta = json.loads(self.meta.read_text())
         except (OSError, ValueError):
             return None
-        if url not in (meta.get("origin"), meta.get("url"), meta.get("final_url")):
+        if meta.get("origin") != self.url:
             return None
         return str(meta.get("validator", ""))
 

@@ -108,6 +108,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send_file(ranged=True)
             else:
                 self._send_html(DRIVE_OLD_PAGE, cookie="download_warning_1=AbC_9; Path=/")
+        elif route == "/drive-int":
+            self._send_html(DRIVE_PAGE.replace("/drive-download", "/drive-int-download"))
+        elif route == "/drive-int-download":
+            if query.get("confirm") != "t":
+                self._send_html(DRIVE_PAGE)
+            else:
+                self._send_file(ranged=True, cut_at=len(PAYLOAD) // 4 if n == 1 else None)
         elif route == "/drive-quota":
             self._send_html(QUOTA_PAGE)
         elif route == "/html-only":
@@ -301,6 +308,17 @@ def test_drive_confirmation_form_is_followed(server: Server, tmp_path: Path) -> 
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
     assert server.hits["/drive-download"] == 1
     assert "confirm=t" in result.urls[-1] and "id=XYZ" in result.urls[-1]
+
+
+def test_drive_download_resumes_across_runs(server: Server, tmp_path: Path) -> None:
+    dest = tmp_path / "f.bin"
+    with pytest.raises(DownloadError, match="giving up"):
+        download(server.url("/drive-int?id=XYZ"), dest, retries=0, **FAST)
+    assert (tmp_path / "f.bin.part").stat().st_size == len(PAYLOAD) // 4
+    result = download(server.url("/drive-int?id=XYZ"), dest, sha256=SHA, **FAST)
+    assert result.resumed and dest.read_bytes() == PAYLOAD
+    assert server.ranges[-1] == f"bytes={len(PAYLOAD) // 4}-"
+    assert server.hits["/drive-int"] == 2
 
 
 def test_old_drive_confirm_link_with_cookie(server: Server, tmp_path: Path) -> None:

@@ -241,7 +241,7 @@ class Downloader:
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         timeout: float = 30.0,
-        retries: int = 5,
+        retries: int = 5,  # consecutive failed attempts without progress
         backoff: float = 1.0,
         max_backoff: float = 60.0,
         manual_hint: str | None = None,
@@ -277,6 +277,7 @@ class Downloader:
         failures = 0
         while True:
             self._check_cancel()
+            before = self._part_size()
             try:
                 done = self._attempt(state)
             except DownloadError:
@@ -285,6 +286,8 @@ class Downloader:
                 status = exc.code if isinstance(exc, urllib.error.HTTPError) else None
                 if status in PERMANENT_HTTP:
                     raise DownloadError(self._message(f"HTTP {status} for {state.url}")) from exc
+                if self._part_size() > before:
+                    failures = 0  # it made progress: only consecutive failures count
                 failures += 1
                 if failures > self.retries:
                     raise DownloadError(
@@ -454,6 +457,12 @@ class Downloader:
         if meta.get("origin") != self.url:
             return None
         return str(meta.get("validator", ""))
+
+    def _part_size(self) -> int:
+        try:
+            return self.part.stat().st_size
+        except OSError:
+            return 0
 
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():

@@ -65,6 +65,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif route == "/interrupted":
             # First answer stops after 1.5 MiB; later ones honour Range.
             self._send_file(ranged=True, cut_at=len(PAYLOAD) // 2 if n == 1 else None)
+        elif route == "/trickle":
+            # Every answer stops after 512 KiB: only progress keeps the download going.
+            m = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "bytes=0-")
+            assert m
+            self._send_file(ranged=True, cut_at=int(m.group(1)) + (1 << 19))
         elif route == "/norange-interrupted":
             self._send_file(ranged=False, cut_at=len(PAYLOAD) // 3 if n == 1 else None)
         elif route == "/changed":
@@ -260,6 +265,11 @@ def test_complete_part_file_gets_416_and_finishes(server: Server, tmp_path: Path
     )
     result = download(server.url("/file"), dest, sha256=SHA, **FAST)
     assert dest.read_bytes() == PAYLOAD and result.size == len(PAYLOAD)
+
+
+def test_flaky_connection_that_progresses_is_not_given_up(server: Server, tmp_path: Path) -> None:
+    result = download(server.url("/trickle"), tmp_path / "f.bin", sha256=SHA, retries=1, **FAST)
+    assert result.resumed and server.hits["/trickle"] == 6  # 3 MiB in 512 KiB pieces
 
 
 def test_server_without_range_support_restarts_from_zero(server: Server, tmp_path: Path) -> None:

@@ -63,6 +63,9 @@ class PublishedModel:
     description: str
     source: str
     files: tuple[PublishedFile, ...]
+    convertible: bool = True
+    """False for the VQGAN alone: it is a tokenizer, kept as downloaded (the MAE-VQGAN
+    checkpoints already contain it; ``convert_checkpoint(..., vqgan=...)`` can swap it in)."""
 
     @property
     def weights(self) -> PublishedFile:
@@ -119,6 +122,7 @@ CATALOGUE: dict[str, PublishedModel] = {
                     2_000,
                 ),
             ),
+            convertible=False,
         ),
     )
 }
@@ -238,12 +242,12 @@ def check_structure(path: Path, kind: Kind) -> None:
 
 
 def status(name: str) -> str:
-    """ "converted", "downloaded" (files present, not converted) or "missing"."""
+    """ "installed" (usable), "downloaded" (not yet converted) or "missing"."""
     model = get(name)
-    if converted_path(name).exists():
-        return "converted"
+    if model.convertible and converted_path(name).exists():
+        return "installed"
     if all((download_dir(name) / f.filename).exists() for f in model.files):
-        return "downloaded"
+        return "downloaded" if model.convertible else "installed"
     return "missing"
 
 
@@ -254,10 +258,8 @@ def _convert(
         from visprompt_core.checkpoints import convert_checkpoint as converter
     dst = converted_path(model.name)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
     log.info("converting %s to %s (%s)", sources[model.weights.filename], dst, dtype)
-    converter(sources[model.weights.filename], tmp, dtype=dtype)
-    tmp.replace(dst)
+    converter(sources[model.weights.filename], dst, dtype=dtype)  # writes atomically
     return dst
 
 
@@ -290,7 +292,9 @@ def _write_record(
     record_path(model.name).write_text(json.dumps(record, indent=1))
 
 
-def _check_and_record(f: PublishedFile, path: Path, digest: str) -> None:
+def _check(f: PublishedFile, path: Path, digest: str) -> bool:
+    """Compare with the known hash, check the structure; True when the hash is to be
+    recorded (none known yet). Recording waits until the file has been converted."""
     want, where = expected_hash(f)
     if want and digest != want:
         raise DownloadError(
@@ -303,13 +307,18 @@ def _check_and_record(f: PublishedFile, path: Path, digest: str) -> None:
             )
         )
     check_structure(path, f.kind)
-    if where == "unknown":
-        log.warning(
-            "no published sha256 for %s; recorded %s after checking its structure",
-            f.filename,
-            digest,
-        )
-        _record_hash(f.url, digest)
+    return where == "unknown"
+
+
+def _record_new_hashes(model: PublishedModel, hashes: dict[str, str], new: set[str]) -> None:
+    for f in model.files:
+        if f.filename in new:
+            log.warning(
+                "no published sha256 for %s; recorded %s after checking it",
+                f.filename,
+                hashes[f.filename],
+            )
+            _record_hash(f.url, hashes[f.filename])
 
 
 def install(
@@ -325,18 +334,30 @@ def install(
 ) -> Path:
     """Download, verify and convert one published model; returns the file to load.
 
-    The caller must have shown ``LICENCE_NOTICE`` and had it accepted.
+    The caller must have shown ``LICENCE_NOTICE`` and had it accepted. ``progress(name,
+    done, total)`` is called with the file name while downloading, ``verify:<file>`` while
+    hashing a file downloaded before, and ``convert`` (0/1, then 1/1) around the
+    conversion. ``cancel.set()`` stops a download (it resumes next time).
     """
     model = get(name)
+    if not model.convertible:
+        convert, keep_original = False, True
     folder = download_dir(name)
     sources: dict[str, Path] = {}
     hashes: dict[str, str] = {}
+    new: set[str] = set()
     for f in model.files:
         dest = folder / f.filename
         want, _ = expected_hash(f)
         if dest.exists():
             log.info("%s already downloaded", dest)
-            digest = sha256_file(dest)
+            hcb: ProgressCallback | None = None
+            if progress is not None:
+
+                def hcb(done: int, total: int | None, _n: str = f"verify:{f.filename}") -> None:
+                    progress(_n, done, total)
+
+            digest = sha256_file(dest, hcb)
         else:
             cb: ProgressCallback | None = None
             if progress is not None:
@@ -356,12 +377,20 @@ def install(
             )
             digest = result.sha256
         try:
-            _check_and_record(f, dest, digest)
+            if _check(f, dest, digest):
+                new.add(f.filename)
         except (CheckpointError, DownloadError):
             dest.unlink(missing_ok=True)
             raise
         sources[f.filename], hashes[f.filename] = dest, digest
-    dst = _convert(model, sources, dtype, converter) if convert else None
+    dst = None
+    if convert:
+        if progress is not None:
+            progress("convert", 0, 1)
+        dst = _convert(model, sources, dtype, converter)
+        if progress is not None:
+            progress("convert", 1, 1)
+    _record_new_hashes(model, hashes, new)
     _write_record(model, sources, hashes, "download", dtype, dst)
     if dst is not None and not keep_original:
         shutil.rmtree(folder, ignore_errors=True)
@@ -376,6 +405,7 @@ def import_files(
     by_name = {p.name: Path(p) for p in files}
     sources: dict[str, Path] = {}
     hashes: dict[str, str] = {}
+    new: set[str] = set()
     for f in model.files:
         path = by_name.get(f.filename)
         if path is None and len(files) == len(model.files) == 1:
@@ -387,9 +417,22 @@ def import_files(
         if not path.is_file():
             raise CheckpointError(f"{path} does not exist")
         digest = sha256_file(path)
-        _check_and_record(f, path, digest)
+        if _check(f, path, digest):
+            new.add(f.filename)
         sources[f.filename], hashes[f.filename] = path, digest
+    if not model.convertible:
+        for f in model.files:
+            dest = download_dir(name) / f.filename
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + ".part")
+            shutil.copyfile(sources[f.filename], tmp)
+            tmp.replace(dest)
+            sources[f.filename] = dest
+        _record_new_hashes(model, hashes, new)
+        _write_record(model, sources, hashes, "import", dtype, None)
+        return sources[model.weights.filename]
     dst = _convert(model, sources, dtype, converter)
+    _record_new_hashes(model, hashes, new)
     _write_record(model, sources, hashes, "import", dtype, dst)
     return dst
 
@@ -411,7 +454,11 @@ def verify(name: str) -> list[str]:
     for entry in record.get("files", []):
         path = Path(entry["path"])
         f = next((x for x in model.files if x.filename == entry["filename"]), None)
-        if f is None or not path.exists():
+        if f is None:
+            continue
+        if not path.exists():
+            if not model.convertible:
+                problems.append(f"{name}: {path} is missing")
             continue  # originals are optional after conversion
         digest = sha256_file(path)
         want, where = expected_hash(f)

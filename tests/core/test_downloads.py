@@ -448,7 +448,8 @@ def test_install_records_hash_then_verifies_later_downloads(
         "mae-vqgan-cvf", converter=conv, progress=lambda n, d, t: seen.append(n), **FAST
     )
     assert out == data_dir / "models" / "mae-vqgan-cvf.safetensors" and out.exists()
-    assert conv.calls[0][2] == "fp16" and seen and set(seen) == {"checkpoint-1000.pth"}
+    assert conv.calls[0][2] == "fp16" and set(seen) == {"checkpoint-1000.pth", "convert"}
+    assert seen[-2:] == ["convert", "convert"]
     assert not (data_dir / "models" / "downloads" / "mae-vqgan-cvf").exists()
     digest = hashlib.sha256(local_catalogue["/static/checkpoint-1000.pth"]).hexdigest()
     url = published.CATALOGUE["mae-vqgan-cvf"].files[0].url
@@ -477,6 +478,23 @@ def test_install_rejects_a_web_page_saved_as_checkpoint(
         published.install("mae-vqgan-cvf", converter=FakeConverter(), **FAST)
     assert published.recorded_hashes() == {}
     assert published.status("mae-vqgan-cvf") == "missing"
+
+
+def test_failed_conversion_records_no_hash_and_keeps_the_download(
+    local_catalogue: dict[str, bytes], data_dir: Path
+) -> None:
+    def broken(src: Path, dst: Path, dtype: str = "fp16") -> None:
+        raise CheckpointError("weights do not match the model")
+
+    with pytest.raises(CheckpointError, match="do not match"):
+        published.install("mae-vqgan-cvf", converter=broken, **FAST)
+    assert published.recorded_hashes() == {}
+    assert published.status("mae-vqgan-cvf") == "downloaded"
+    seen: list[str] = []
+    published.install(
+        "mae-vqgan-cvf", converter=FakeConverter(), progress=lambda n, d, t: seen.append(n), **FAST
+    )
+    assert seen[0] == "verify:checkpoint-1000.pth" and published.recorded_hashes()
 
 
 def test_vqgan_needs_both_files_and_checks_the_config(

@@ -14,7 +14,7 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 @pytest.mark.krita
 @pytest.mark.slow
-@pytest.mark.parametrize("depth", ["U8", "U16"])
+@pytest.mark.parametrize("depth", ["U8", "U16", "F16", "F32"])
 def test_prompt_inserts_the_answer_inside_the_selection(
     depth: str, krita_backend: Backend, krita_env: dict[str, str], tmp_path: Path
 ) -> None:

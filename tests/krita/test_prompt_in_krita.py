@@ -14,9 +14,12 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 @pytest.mark.krita
 @pytest.mark.slow
-@pytest.mark.parametrize("depth", ["U8", "U16", "F16", "F32"])
+@pytest.mark.parametrize(
+    ("model", "depth"),
+    [("RGBA", "U8"), ("RGBA", "U16"), ("RGBA", "F16"), ("RGBA", "F32"), ("GRAYA", "U8")],
+)
 def test_prompt_inserts_the_answer_inside_the_selection(
-    depth: str, krita_backend: Backend, krita_env: dict[str, str], tmp_path: Path
+    model: str, depth: str, krita_backend: Backend, krita_env: dict[str, str], tmp_path: Path
 ) -> None:
     out = tmp_path / "verdict.json"
     config = tmp_path / "config.json"
@@ -27,6 +30,7 @@ def test_prompt_inserts_the_answer_inside_the_selection(
                 "token": krita_backend.token,
                 "plugin_dir": str(PLUGIN_DIR),
                 "depth": depth,
+                "model": model,
                 "out": str(out),
             }
         )

@@ -19,6 +19,7 @@ from typing import Any
 
 DEPTH_BYTES = {"U8": 1, "U16": 2, "F16": 2, "F32": 4}
 KRITA_OWN = ("Background", "Selection Mask")
+LUMA = (0.2126, 0.7152, 0.0722)
 
 
 class Verdict:
@@ -33,7 +34,9 @@ class Verdict:
 
 
 def decode_pixel(data: bytes, depth: str, linear: bool) -> tuple[int, int, int, int]:
-    """One native RGBA pixel to 8-bit sRGB R, G, B, A (independent of the plugin)."""
+    """One native pixel to 8-bit sRGB R, G, B, A (independent of the plugin)."""
+    if len(data) == 2:  # GRAYA U8
+        return data[0], data[0], data[0], data[1]
     if depth == "U8":
         b, g, r, a = data
         values = [r / 255, g / 255, b / 255, a / 255]
@@ -50,7 +53,11 @@ def decode_pixel(data: bytes, depth: str, linear: bool) -> tuple[int, int, int, 
     return clamp[0], clamp[1], clamp[2], clamp[3]
 
 
-def encode_fill(depth: str, linear: bool, rgba: tuple[int, int, int, int], n: int) -> bytes:
+def encode_fill(
+    model: str, depth: str, linear: bool, rgba: tuple[int, int, int, int], n: int
+) -> bytes:
+    if model == "GRAYA":  # 8-bit grey documents only
+        return bytes([round(sum(rgba[:3]) / 3), rgba[3]]) * n
     r, g, b, a = (c / 255 for c in rgba)
     if linear:
         r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b))
@@ -74,9 +81,10 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
     from visual_prompt.settings import Settings
 
     depth = config["depth"]
+    model = config.get("model", "RGBA")
     krita = Krita.instance()
     w, h = 64, 48
-    doc = krita.createDocument(w, h, f"vp-{depth}", "RGBA", depth, "", 72.0)
+    doc = krita.createDocument(w, h, f"vp-{depth}", model, depth, "", 72.0)
     profile = doc.colorProfile()
     linear = "g10" in profile.lower() or "linear" in profile.lower()
     verdict.checks["profile"] = {"ok": True, "detail": profile}
@@ -92,7 +100,7 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
     below = None
     for name, (x, y, lw, lh), colour in spec:
         node = doc.createNode(name, "paintlayer")
-        node.setPixelData(encode_fill(depth, linear, colour, lw * lh), x, y, lw, lh)
+        node.setPixelData(encode_fill(model, depth, linear, colour, lw * lh), x, y, lw, lh)
         root.addChildNode(node, below)
         below = node
         layers[name] = node
@@ -167,7 +175,7 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
     verdict.check("new layer covers the selection", rect == sel_rect, rect)
     verdict.check("new layer depth", new.colorDepth() == depth, new.colorDepth())
 
-    size = 4 * DEPTH_BYTES[depth]
+    size = (2 if model == "GRAYA" else 4) * DEPTH_BYTES[depth]
     data = bytes(new.pixelData(0, 0, w, h))
     answer = None
     if responses:
@@ -187,6 +195,9 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
                 if answer is not None:
                     i = ((y - 12) * 20 + (x - 30)) * 4
                     expected = tuple(answer[0][i : i + 3])
+                    if model == "GRAYA":
+                        luma = round(sum(c * k for c, k in zip(expected, LUMA, strict=True)))
+                        expected = (luma, luma, luma)
                 colour_ok = expected is None or all(
                     abs(a - b) <= 2 for a, b in zip(pixel[:3], expected, strict=True)
                 )

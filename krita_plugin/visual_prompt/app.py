@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from .client import Client
 from .controller import Choices, PromptController
@@ -56,6 +55,7 @@ class PluginApp(QObject):
         self.server.ready.connect(self._on_ready)
         self.server.failed.connect(self._on_failed)
         self.server.state_changed.connect(self._on_server_text)
+        self.server.stopped.connect(self._on_server_stopped)
 
     # connection ---------------------------------------------------------------------
     def connect_server(self, then: Callable[[], None] | None = None) -> None:
@@ -104,6 +104,13 @@ class PluginApp(QObject):
         self._pending.clear()
         self._set_state("error", str(error))
 
+    def _on_server_stopped(self, text: str) -> None:
+        """Our server exited: forget it, so the next prompt starts a new one."""
+        self.client = None
+        self.info = None
+        self.controller.set_client(None)
+        self._set_state("error", text)
+
     def _on_failed(self, error: ServerError) -> None:
         self._pending.clear()
         self._set_state("error", str(error))
@@ -145,9 +152,6 @@ class PluginApp(QObject):
     def shutdown(self) -> None:
         self.controller.cancel()
         self.server.stop()
-
-    def info_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "url": self.server.url}
 
 
 _APP: PluginApp | None = None

@@ -106,6 +106,7 @@ class ServerManager(QObject):
     ready = pyqtSignal(str, str)  # url, token
     failed = pyqtSignal(object)  # ServerError
     state_changed = pyqtSignal(str)  # human text for the docker
+    stopped = pyqtSignal(str)  # the server this manager started exited on its own
 
     def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -118,6 +119,7 @@ class ServerManager(QObject):
         self._command: list[str] = []
         self._probe: Client | None = None
         self._connecting = False
+        self._stopping = False
         self._startup_timer = QTimer(self)
         self._startup_timer.setSingleShot(True)
         self._startup_timer.timeout.connect(self._on_startup_timeout)
@@ -234,8 +236,10 @@ class ServerManager(QObject):
                     + self._tail(),
                 )
             )
-        else:
-            self.state_changed.emit(f"The Visual Prompt server stopped (exit code {code}).")
+        elif not self._stopping:
+            text = f"The Visual Prompt server stopped (exit code {code})." + self._tail()
+            self.state_changed.emit(text)
+            self.stopped.emit(text)
         self.url = ""
 
     def _on_process_error(self, error: Any) -> None:
@@ -265,9 +269,13 @@ class ServerManager(QObject):
         process = self.process
         if process is None:
             return
-        if process.state() != QProcess.ProcessState.NotRunning:
-            process.terminate()
-            if not process.waitForFinished(wait_ms):
-                process.kill()
-                process.waitForFinished(2000)
+        self._stopping = True
+        try:
+            if process.state() != QProcess.ProcessState.NotRunning:
+                process.terminate()
+                if not process.waitForFinished(wait_ms):
+                    process.kill()
+                    process.waitForFinished(2000)
+        finally:
+            self._stopping = False
         self.process = None

@@ -164,3 +164,22 @@ def test_starts_and_stops_the_real_backend(
     if os.name == "posix":
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_started_server_that_exits_later_is_reported(
+    qtbot: Any, tmp_path: Path, config_dir: Path
+) -> None:
+    script = tmp_path / "short.py"
+    script.write_text(
+        "import json, time\n"
+        "print('VISPROMPT_READY ' + json.dumps({'url': 'http://127.0.0.1:9'}), flush=True)\n"
+        "time.sleep(1)\nraise SystemExit(5)\n"
+    )
+    settings = Settings(local_url=free_url(), backend_command=[sys.executable, str(script)])
+    manager = ServerManager(settings)
+    stopped: list[str] = []
+    manager.stopped.connect(stopped.append)
+    result = outcome(qtbot, manager, 30)
+    assert result["url"] == "http://127.0.0.1:9"
+    qtbot.waitUntil(lambda: bool(stopped), timeout=10000)
+    assert "exit code 5" in stopped[0]

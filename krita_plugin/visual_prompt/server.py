@@ -1,11 +1,12 @@
 """Finding, starting and stopping the local backend server.
 
-``ServerManager.connect()`` ends in ``ready(url, token)`` or ``failed(ServerError)``:
+``ServerManager.connect_server()`` ends in ``ready(url, token)`` or ``failed(ServerError)``:
 
 - remote mode: the configured URL and token, checked with ``GET /v1/health``;
 - local mode: a server already answering at ``Settings.local_url`` is used as is;
-  otherwise the bundled backend is found (configured path, ``$VISPROMPT_SERVER``, the
-  installed locations, ``PATH``), started with ``--port 0`` in a clean environment,
+  otherwise the bundled backend is found (configured command or path,
+  ``$VISPROMPT_SERVER``, the installer's ``backend.json``, the installed locations,
+  ``PATH``), started with ``--port 0`` in a clean environment,
   and waited for until it prints ``VISPROMPT_READY {json}``. Only a server this manager
   started is stopped by ``stop()`` (called when Krita exits).
 """
@@ -24,7 +25,7 @@ from typing import Any
 from .client import Client
 from .errors import ServerError
 from .qt import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
-from .settings import Settings, data_dir, read_token, token_file
+from .settings import Settings, config_dir, data_dir, read_token, token_file
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,16 @@ def installed_locations() -> list[Path]:
     ]
 
 
+def recorded_backend() -> Path | None:
+    """The executable the installer recorded in ``<config dir>/backend.json``."""
+    try:
+        data = json.loads((config_dir() / "backend.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    exe = data.get("executable") if isinstance(data, dict) else None
+    return Path(exe) if isinstance(exe, str) and exe else None
+
+
 def find_backend(settings: Settings) -> list[str] | None:
     """The command that starts the local backend (without ``--port``), or None."""
     if settings.backend_command:
@@ -56,6 +67,9 @@ def find_backend(settings: Settings) -> list[str] | None:
         return [str(path), *settings.backend_args]
     env = os.environ.get("VISPROMPT_SERVER")
     candidates = [Path(env)] if env else []
+    recorded = recorded_backend()
+    if recorded is not None:
+        candidates.append(recorded)
     candidates += installed_locations()
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):

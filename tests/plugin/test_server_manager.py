@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -62,6 +63,13 @@ def test_find_backend_order(
     monkeypatch.delenv("VISPROMPT_SERVER", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert find_backend(Settings()) is None
+    recorded = tmp_path / "recorded-server"
+    recorded.write_text("#!/bin/sh\n")
+    recorded.chmod(0o755)
+    config_dir.mkdir(parents=True)
+    (config_dir / "backend.json").write_text(json.dumps({"executable": str(recorded)}))
+    assert find_backend(Settings()) == [str(recorded)]
+    (config_dir / "backend.json").write_text("{broken")
     installed = installed_locations()[0]
     installed.parent.mkdir(parents=True)
     installed.write_text("#!/bin/sh\n")

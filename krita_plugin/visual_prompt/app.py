@@ -94,6 +94,7 @@ class PluginApp(QObject):
 
     def _on_info(self, info: ServerInfo) -> None:
         self.info = info
+        self.controller.limits = info
         self.info_changed.emit(info)
         self._flush()
 

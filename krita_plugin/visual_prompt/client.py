@@ -45,6 +45,7 @@ class Call(QObject):
         self.done = False
         self.result: Any = None
         self.error: ServerError | None = None
+        self.inner: Call | None = None  # the call this one waits for, if any
 
     def _finish(self, result: Any) -> None:
         if not self.done:
@@ -57,6 +58,8 @@ class Call(QObject):
             self.failed.emit(error)
 
     def cancel(self) -> None:
+        if self.inner is not None and not self.inner.done:
+            self.inner.cancel()
         self._fail(ServerError("cancelled", "Cancelled."))
 
     def then(
@@ -308,7 +311,7 @@ class Client(QObject):
                 call._fail(exc)
 
         inner.then(convert, call._fail)
-        call.inner = inner  # type: ignore[attr-defined]
+        call.inner = inner
         return self._keep(call)
 
     def prompt(self, request: PromptRequest, timeout_s: float | None = None) -> PromptCall:

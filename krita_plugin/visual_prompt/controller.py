@@ -17,7 +17,7 @@ from .client import Client, PromptCall
 from .document import DocumentPort, Mask, Rect, RgbaImage
 from .errors import DocumentChangedError, InputError, PluginError, ServerError
 from .qt import QObject, pyqtSignal
-from .wire import ExamplePair, PromptOptions, PromptRequest, PromptResponse
+from .wire import ExamplePair, PromptOptions, PromptRequest, PromptResponse, ServerInfo
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,6 @@ def _crop_mask(selection: Mask, bounds: Rect) -> Mask:
     rect = selection.rect.intersected(bounds)
     if rect.empty:
         raise InputError("The selection is outside the image.")
-    # one byte per pixel: crop via the RGBA helper on a 1-byte-wide view
     stride = selection.rect.width
     ox, oy = rect.x - selection.rect.x, rect.y - selection.rect.y
     rows = (
@@ -189,6 +188,20 @@ def _crop_mask(selection: Mask, bounds: Rect) -> Mask:
         for j in range(rect.height)
     )
     return Mask(rect, b"".join(rows))
+
+
+def check_limits(plan: Plan, limits: ServerInfo | None) -> None:
+    """Refuse before sending what the server would refuse anyway."""
+    if limits is None:
+        return
+    if limits.max_pairs and plan.pairs > limits.max_pairs:
+        raise InputError(f"The server accepts at most {limits.max_pairs} example pairs.")
+    region = plan.region
+    if limits.max_pixels and region.width * region.height > limits.max_pixels:
+        raise InputError(
+            f"The query region is {region.width} x {region.height} pixels; the server accepts "
+            f"at most {limits.max_pixels:,} pixels per image. Select a smaller region."
+        )
 
 
 def answer_image(plan: Plan, response: PromptResponse) -> RgbaImage:
@@ -231,6 +244,7 @@ class PromptController(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.client: Client | None = None
+        self.limits: ServerInfo | None = None  # the server's max_pairs / max_pixels
         self.call: PromptCall | None = None
         self._doc: DocumentPort | None = None
         self._plan: Plan | None = None
@@ -255,6 +269,7 @@ class PromptController(QObject):
             return False
         try:
             request, plan = prepare(doc, choices)
+            check_limits(plan, self.limits)
             doc.save_choices(choices.to_dict())
         except PluginError as exc:
             self.message.emit(str(exc), "error")
@@ -279,8 +294,9 @@ class PromptController(QObject):
 
     def _on_answer(self, response: PromptResponse) -> None:
         doc, plan = self._doc, self._plan
+        if doc is None or plan is None:  # cancelled in the meantime
+            return
         try:
-            assert doc is not None and plan is not None
             name = finish(doc, plan, response)
         except PluginError as exc:
             self._end()

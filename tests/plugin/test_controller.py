@@ -187,3 +187,20 @@ def test_grey_document(qapp: Any, krita: Any) -> None:
     request, _plan = prepare(KritaDocument(doc), choices_for(doc, mask="none"))
     rgba = decoded(request.query)[0]
     assert rgba[0] == rgba[1] == rgba[2] and rgba[3] == 255
+
+
+def test_server_limits_are_checked_before_sending(qapp: Any, krita: Any) -> None:
+    from visual_prompt.controller import check_limits
+    from visual_prompt.wire import ServerInfo
+
+    doc = make_document(krita)
+    _request, plan = prepare(KritaDocument(doc), choices_for(doc, mask="none"))
+    check_limits(plan, None)
+    check_limits(plan, ServerInfo(max_pairs=1, max_pixels=400))
+    with pytest.raises(InputError, match="at most 399 pixels"):
+        check_limits(plan, ServerInfo(max_pairs=1, max_pixels=399))
+    two = choices_for(doc, mask="none")
+    two.pairs = two.pairs * 2
+    _request, plan = prepare(KritaDocument(doc), two)
+    with pytest.raises(InputError, match="at most 1 example pairs"):
+        check_limits(plan, ServerInfo(max_pairs=1))

@@ -29,6 +29,7 @@ class TrainConfig:
     preset: str = "small"
     seed: int = 0
     device: str = "auto"
+    init_from: str = ""  # a finished model.safetensors: keep its tokenizer, continue its MAE
     # tokenizer stage
     tok_steps: int = 3000
     tok_batch: int = 128

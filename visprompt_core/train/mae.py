@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from visprompt_core import canvas as cv
-from visprompt_core.checkpoints import save_model
+from visprompt_core.checkpoints import load_into, read_safetensors, save_model
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.model.vqgan import VQGAN
 from visprompt_core.train.common import (
@@ -38,12 +38,19 @@ def random_mask(batch: int, n: int, ratio: float, device: torch.device,
 
 
 def build_model(cfg: TrainConfig, tokenizer: VQGAN, device: torch.device) -> MAEVQGAN:
+    """Fresh MAE (or the one in ``cfg.init_from``) around the frozen tokenizer."""
     torch.manual_seed(cfg.seed + 7)
     model = MAEVQGAN(cfg.model_config)
     model.init_weights()
+    if cfg.init_from:
+        _, state = read_safetensors(cfg.init_from)
+        load_into(model, state, cfg.init_from)
     model.vae.load_state_dict(tokenizer.state_dict())
     model.vae.requires_grad_(False)
-    return model.to(device)
+    model = model.to(device)
+    if device.type == "cuda":  # cuDNN's fast convolution kernels want NHWC
+        model.vae.to(memory_format=torch.channels_last)
+    return model
 
 
 def mae_parameters(model: MAEVQGAN) -> list[torch.nn.Parameter]:

@@ -59,6 +59,7 @@ def run_training(cfg: TrainConfig, echo: object = print) -> Path:
     if cfg.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     (out / "config.json").write_text(cfg.to_json())
 
     def held_out(model: torch.nn.Module, step: int) -> dict[str, float]:

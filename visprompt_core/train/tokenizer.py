@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from visprompt_core.checkpoints import read_safetensors
 from visprompt_core.model.vqgan import VQGAN
 from visprompt_core.train.common import (
     RunLog,
@@ -101,6 +102,14 @@ def train_tokenizer(cfg: TrainConfig, echo: object = None) -> VQGAN:
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
     vq = VQGAN(cfg.model_config.vqgan).to(device)
+    if cfg.init_from:
+        _, state = read_safetensors(cfg.init_from)
+        prefix = "vae."
+        vq.load_state_dict({k[len(prefix):]: v for k, v in state.items()
+                            if k.startswith(prefix)})
+        return vq.eval()
+    if device.type == "cuda":
+        vq.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(vq.parameters(), lr=cfg.tok_lr, betas=(0.9, 0.99),
                             weight_decay=0.0)
     ema = EmaCodebook(vq)
@@ -122,7 +131,7 @@ def train_tokenizer(cfg: TrainConfig, echo: object = None) -> VQGAN:
     vq.train()
     while step < total:
         episodes, _ = next(stream)
-        x = episodes.target * 2 - 1
+        x = (episodes.target * 2 - 1).contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, cfg.tok_lr, min(cfg.warmup, total // 10))
         with autocast(device):

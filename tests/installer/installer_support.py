@@ -80,11 +80,12 @@ def krita_env(home: Path, tmp: Path) -> dict[str, str]:
     return env
 
 
-def kritarunner_prompt_check(
-    plugin_dir: Path, server: RunningServer, home: Path, tmp: Path
-) -> dict[str, Any]:
+def kritarunner_prompt_check(plugin_dir: Path, server: RunningServer, tmp: Path) -> dict[str, Any]:
     """Run the plugin tests' in-Krita prompt check (tests/krita/scripts/vp_prompt_check.py)
-    with the plugin files at ``plugin_dir`` against ``server``; returns its verdict."""
+    with the plugin files at ``plugin_dir`` against ``server``; returns its verdict.
+
+    Krita gets a HOME of its own (it writes caches and rc files there), so the HOME the
+    installer used stays comparable before/after."""
     out = tmp / "krita-verdict.json"
     config = tmp / "krita-config.json"
     config.write_text(
@@ -98,7 +99,9 @@ def kritarunner_prompt_check(
             }
         )
     )
-    env = dict(krita_env(home, tmp), PYTHONPATH=str(KRITA_SCRIPTS))
+    krita_home = tmp / "krita-home"
+    krita_home.mkdir(exist_ok=True)
+    env = dict(krita_env(krita_home, tmp), PYTHONPATH=str(KRITA_SCRIPTS))
     run = subprocess.run(
         ["xvfb-run", "-a", "kritarunner", "-s", "vp_prompt_check", "--", str(config)],
         env=env,

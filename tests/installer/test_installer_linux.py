@@ -215,9 +215,7 @@ def test_real_bundle_installs_and_answers(
     print(f"installed bundle ready after {server.startup_s:.1f} s")
     assert server.post("/v1/prompt", prompt_body())["width"] == 96
     if HAVE_KRITA:  # the installed plugin, inside real Krita, through the installed backend
-        verdict = kritarunner_prompt_check(
-            home / ".local/share/krita/pykrita", server, home, tmp_path
-        )
+        verdict = kritarunner_prompt_check(home / ".local/share/krita/pykrita", server, tmp_path)
         assert verdict["ok"], verdict.get("error") or verdict["failures"]
     server.proc.terminate()
     server.proc.wait(timeout=30)
@@ -251,5 +249,5 @@ def test_installed_plugin_works_in_real_krita(
     server = start_server(
         [str(home / ".local/share/visprompt/server/visprompt-server")], user_env(home)
     )
-    verdict = kritarunner_prompt_check(home / ".local/share/krita/pykrita", server, home, tmp_path)
+    verdict = kritarunner_prompt_check(home / ".local/share/krita/pykrita", server, tmp_path)
     assert verdict["ok"], verdict.get("error") or verdict["failures"]

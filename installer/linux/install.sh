@@ -162,6 +162,9 @@ else
 fi
 
 say "Installing VisPrompt $VERSION"
+if command -v pgrep > /dev/null && pgrep -x krita > /dev/null; then
+    warn "Krita is running: close it before using the plugin (restart it after installing)"
+fi
 if [ -f "$MANIFEST" ]; then
     say "a previous installation was found: removing it first"
     up=(--manifest "$MANIFEST" --quiet)

@@ -1,0 +1,106 @@
+"""Model structure: parity with the published checkpoint layout, position tables, masking."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from visprompt_core.canvas import LAYOUT_2X2
+from visprompt_core.config import PRESETS, ModelConfig
+from visprompt_core.errors import CheckpointError
+from visprompt_core.model import MAEVQGAN, MaskedAutoencoderViT
+from visprompt_core.model.vit import sincos_2d
+
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "official_state_dict_keys.txt"
+
+
+def reference_shapes() -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for line in REFERENCE.read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, shape = line.split(" ", 1)
+        shapes[name] = tuple(int(v) for v in shape.strip("[]").split(","))
+    return shapes
+
+
+@pytest.fixture(scope="module")
+def large() -> MAEVQGAN:
+    with torch.device("meta"):
+        return MAEVQGAN(PRESETS["mae_vqgan_large"])
+
+
+def test_large_preset_matches_published_keys_and_shapes(large: MAEVQGAN) -> None:
+    ours = {k: tuple(v.shape) for k, v in large.state_dict().items()}
+    ref = reference_shapes()
+    assert len(ref) == 741
+    assert sorted(set(ours) - set(ref)) == []
+    assert sorted(set(ref) - set(ours)) == []
+    assert {k: v for k, v in ours.items() if ref[k] != v} == {}
+
+
+def test_large_preset_parameter_counts(large: MAEVQGAN) -> None:
+    state = large.state_dict()
+    count = lambda pred: sum(v.numel() for k, v in state.items() if pred(k))  # noqa: E731
+    assert count(lambda k: True) == 401_814_915
+    assert count(lambda k: k.startswith("vae.")) == 72_141_699
+    assert count(lambda k: k.startswith("vae.encoder.")) == 29_298_176
+    assert count(lambda k: k.startswith("vae.decoder.")) == 42_449_795
+
+
+def test_sincos_table_layout() -> None:
+    table = sincos_2d(16, 14)[0]
+    assert table.shape == (197, 16)
+    assert torch.all(table[0] == 0)  # cls row
+    # Patch index 14*row + col; first half encodes the column: sin(col * 1) at dim 0.
+    row, col = 3, 5
+    entry = table[1 + 14 * row + col]
+    assert entry[0].item() == pytest.approx(math.sin(col))
+    assert entry[4].item() == pytest.approx(math.cos(col))
+    assert entry[8].item() == pytest.approx(math.sin(row))
+    assert entry[12].item() == pytest.approx(math.cos(row))
+
+
+def test_masked_patches_do_not_influence_visible_logits_of_encoder(tiny_model: MAEVQGAN) -> None:
+    """Content under the mask never reaches the encoder: changing it leaves logits equal."""
+    x = torch.rand(1, 3, 224, 224)
+    mask = LAYOUT_2X2.patch_mask()[None]
+    y = x.clone()
+    y[:, :, 112:, 112:] = torch.rand(1, 3, 112, 112)
+    with torch.no_grad():
+        a = tiny_model.canvas_logits(x, mask)
+        b = tiny_model.canvas_logits(y, mask)
+    torch.testing.assert_close(a, b)
+    assert a.shape == (1, 196, 64)
+
+
+def test_mask_rows_must_keep_the_same_count() -> None:
+    mask = torch.zeros(2, 196, dtype=torch.bool)
+    mask[0, :10] = True
+    with pytest.raises(ValueError, match="same number"):
+        MaskedAutoencoderViT.mask_order(mask)
+
+
+def test_tokenizer_round_trip_shapes(tiny_model: MAEVQGAN) -> None:
+    x = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        tokens = tiny_model.tokenize(x)
+        pixels = tiny_model.decode(tokens)
+    assert tokens.shape == (2, 196) and tokens.dtype == torch.long
+    assert int(tokens.max()) < 64
+    assert pixels.shape == (2, 3, 224, 224)
+    assert float(pixels.min()) >= 0.0 and float(pixels.max()) <= 1.0
+
+
+def test_config_round_trip_and_validation() -> None:
+    cfg = PRESETS["small"]
+    assert ModelConfig.from_json(cfg.to_json()) == cfg
+    bad = cfg.to_dict()
+    bad["vqgan"]["n_embed"] = 100
+    with pytest.raises(CheckpointError, match="codes"):
+        ModelConfig.from_dict(bad)
+    with pytest.raises(CheckpointError, match="unknown"):
+        ModelConfig.from_dict({"mae": {"bogus": 1}, "vqgan": {}})

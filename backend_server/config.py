@@ -42,7 +42,7 @@ class ServerConfig:
     max_pairs: int = 8
     queue_size: int = 64
     max_batch: int = 8
-    batch_wait_ms: float = 2.0
+    batch_wait_ms: float = 0.0
     request_timeout_s: float = 300.0
     job_ttl_s: float = 600.0
     max_jobs: int = 256

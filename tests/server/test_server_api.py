@@ -35,7 +35,7 @@ def test_info(server: ServerProcess) -> None:
     assert answer.status == 200
     info = answer.json()
     assert info["loaded_model"] == "default"
-    assert info["device"] == "cpu"
+    assert info["device"] in ("cpu", "cuda") or info["device"].startswith("cuda:")
     assert info["max_pairs"] == 8
     assert info["queue_depth"] == 0
     assert info["memory"]["process_rss"] > 0
@@ -103,7 +103,8 @@ def test_prompt_matches_core_pipeline(server: ServerProcess) -> None:
     body = prompt_body(seed=2)
     answer = server.request("POST", "/v1/prompt", body)
     assert answer.status == 200
-    model = visprompt_core.load_model("default", device="cpu")
+    device = server.request("GET", "/v1/info").json()["device"]
+    model = visprompt_core.load_model("default", device=device)
 
     def image(text: str) -> Image.Image:
         return Image.open(io.BytesIO(base64.b64decode(text)))

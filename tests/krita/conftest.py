@@ -13,7 +13,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "plugin"))
 
-from plugin_support import BACKEND_AVAILABLE, Backend  # noqa: E402
+from plugin_support import BACKEND_AVAILABLE, Backend, start_backend  # noqa: E402
 
 MISSING = [tool for tool in ("krita", "kritarunner", "xvfb-run") if shutil.which(tool) is None]
 
@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def krita_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     if not BACKEND_AVAILABLE:
         pytest.skip("backend_server is not in this checkout")
-    server = Backend(tmp_path_factory.mktemp("krita-backend"))
+    server = start_backend(tmp_path_factory.mktemp("krita-backend"))
     try:
         yield server
     finally:

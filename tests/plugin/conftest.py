@@ -15,7 +15,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import fake_krita  # noqa: E402
-from plugin_support import BACKEND_AVAILABLE, PLUGIN_DIR, Backend  # noqa: E402
+from plugin_support import BACKEND_AVAILABLE, PLUGIN_DIR, start_backend  # noqa: E402
 
 if str(PLUGIN_DIR) not in sys.path:
     sys.path.insert(0, str(PLUGIN_DIR))
@@ -46,7 +46,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         import uvicorn  # noqa: F401
     except ImportError:
         pytest.skip("the server extras (fastapi, uvicorn) are not installed")
-    server = Backend(tmp_path_factory.mktemp("backend"))
+    server = start_backend(tmp_path_factory.mktemp("backend"))
     try:
         yield {"url": server.url, "token": server.token, "token_file": str(server.token_file)}
     finally:

@@ -32,10 +32,24 @@ def native_pixel(doc: object, r: int, g: int, b: int, a: int = 255) -> bytes:
     return struct.pack(f"<{len(chans)}{code}", *(c / 255 for c in chans))
 
 
+def start_backend(workdir: Path, attempts: int = 2) -> Backend:
+    """A started backend; one retry, since a start can fail while the default weights
+    file is being rewritten (training in the same checkout)."""
+    errors = []
+    for attempt in range(attempts):
+        try:
+            return Backend(workdir / f"try{attempt}")
+        except RuntimeError as exc:
+            errors.append(str(exc))
+            time.sleep(2)
+    raise RuntimeError("\n---\n".join(errors))
+
+
 class Backend:
     """A real ``python -m backend_server`` process on a free loopback port."""
 
     def __init__(self, workdir: Path, timeout_s: float = 180) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
         self.token_file = workdir / "token"
         env = dict(os.environ, VISPROMPT_CONFIG_DIR=str(workdir / "config"), PYTHONUNBUFFERED="1")
         command = [

@@ -210,6 +210,18 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
     changed = [n for n, node in layers.items() if bytes(node.pixelData(0, 0, w, h)) != before[n]]
     verdict.check("other layers unchanged", not changed, changed)
 
+    # the image changes size while the prompt runs: nothing is inserted
+    messages.clear()
+    app.run(port, choices)
+    doc.resizeImage(0, 0, w + 8, h)
+    doc.waitForDone()
+    wait_idle(150)
+    children = children_names()
+    verdict.check("resized: nothing inserted", len(children) == 6, children)
+    verdict.check(
+        "resized: explained", any("changed size" in t for _l, t in messages), messages
+    )  # fmt: skip
+
     # the query layer disappears while the prompt runs: nothing is inserted
     messages.clear()
     responses.clear()

@@ -210,6 +210,19 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
     changed = [n for n, node in layers.items() if bytes(node.pixelData(0, 0, w, h)) != before[n]]
     verdict.check("other layers unchanged", not changed, changed)
 
+    # the choices travel with the saved document (annotation), layer ids included
+    saved = os.path.join(os.path.dirname(config["out"]), f"saved-{depth}.kra")
+    doc.setBatchmode(True)
+    verdict.check("saved as .kra", doc.saveAs(saved), saved)
+    reopened = krita.openDocument(saved)
+    stored = KritaDocument(reopened).load_choices() if reopened is not None else None
+    verdict.check("choices stored in the .kra", stored == choices.to_dict(), stored)
+    reopened_ids = {n.name(): node_id(n) for n in reopened.rootNode().childNodes()}
+    verdict.check(
+        "layer ids survive saving", reopened_ids.get("query") == ids["query"], reopened_ids
+    )  # fmt: skip
+    reopened.close()
+
     # the image changes size while the prompt runs: nothing is inserted
     messages.clear()
     app.run(port, choices)

@@ -126,8 +126,9 @@ class ServerManager(QObject):
         super().__init__(parent)
         self.settings = settings
         self.process: QProcess | None = None
-        self.url = ""
+        self.url = ""  # the server in use (any mode)
         self.token = ""
+        self.started: tuple[str, str] | None = None  # url, token of the server we started
         self.log_tail: deque[str] = deque(maxlen=40)
         self._buffer = ""
         self._command: list[str] = []
@@ -153,8 +154,8 @@ class ServerManager(QObject):
                 self._fail(ServerError("no_url", "Enter the remote server's URL in Settings."))
                 return
             self._check(s.remote_url, s.remote_token, start_if_down=False)
-        elif self.owns_process and self.url:
-            self._check(self.url, self.token, start_if_down=False)
+        elif self.owns_process and self.started is not None:
+            self._check(*self.started, start_if_down=False)
         else:
             self._check(s.local_url, read_token(), start_if_down=s.start_server)
 
@@ -234,6 +235,7 @@ class ServerManager(QObject):
                 named = ready.get("token_file")
                 path = Path(named) if isinstance(named, str) else token_path_of(self._command)
                 token = read_token(path)
+                self.started = (ready["url"], token)
                 self._succeed(ready["url"], token)
 
     def _tail(self) -> str:
@@ -254,7 +256,9 @@ class ServerManager(QObject):
             text = f"The Visual Prompt server stopped (exit code {code})." + self._tail()
             self.state_changed.emit(text)
             self.stopped.emit(text)
-        self.url = ""
+        if self.started is not None and self.url == self.started[0]:
+            self.url = ""
+        self.started = None
 
     def _on_process_error(self, error: Any) -> None:
         if error == QProcess.ProcessError.FailedToStart and self._connecting:
@@ -293,3 +297,4 @@ class ServerManager(QObject):
         finally:
             self._stopping = False
         self.process = None
+        self.started = None

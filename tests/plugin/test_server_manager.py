@@ -191,3 +191,29 @@ def test_a_started_server_that_exits_later_is_reported(
     assert result["url"] == "http://127.0.0.1:9"
     qtbot.waitUntil(lambda: bool(stopped), timeout=10000)
     assert "exit code 5" in stopped[0]
+
+
+def test_switching_modes_keeps_the_started_server_apart(
+    qtbot: Any, tmp_path: Path, config_dir: Path, backend: dict[str, str]
+) -> None:
+    script = tmp_path / "ready.py"
+    script.write_text(
+        "import json, time\n"
+        f"print('VISPROMPT_READY ' + json.dumps({{'url': {backend['url']!r}}}), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    settings = Settings(local_url=free_url(), backend_command=[sys.executable, str(script)])
+    manager = ServerManager(settings)
+    try:
+        assert outcome(qtbot, manager, 30)["url"] == backend["url"]
+        assert manager.started == (backend["url"], "")
+        settings.server_mode = "remote"
+        settings.remote_url = backend["url"] + "/"
+        settings.remote_token = "remote-token"
+        assert outcome(qtbot, manager, 30)["token"] == "remote-token"
+        settings.server_mode = "local"
+        again = outcome(qtbot, manager, 30)
+        assert again == {"url": backend["url"], "token": ""}  # the started one, reused
+    finally:
+        manager.stop()
+    assert manager.started is None and manager.process is None

@@ -274,6 +274,10 @@ class PromptController(QObject):
         except PluginError as exc:
             self.message.emit(str(exc), "error")
             return False
+        except Exception as exc:  # a Krita or Qt surprise must not vanish into a log
+            log.exception("preparing the prompt failed")
+            self.message.emit(f"Could not read the layers: {exc}", "error")
+            return False
         self._doc, self._plan = doc, plan
         call = self.client.prompt(request)
         self.call = call
@@ -301,6 +305,11 @@ class PromptController(QObject):
         except PluginError as exc:
             self._end()
             self.message.emit(str(exc), "error")
+            return
+        except Exception as exc:  # keep the docker usable whatever happened
+            log.exception("inserting the answer failed")
+            self._end()
+            self.message.emit(f"Could not insert the answer: {exc}", "error")
             return
         seconds = response.timings.get("total_ms", 0.0) / 1000.0
         self._end()

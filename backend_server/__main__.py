@@ -195,8 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         return serve(config, sock, args.log_level, args.access_log)
-    except SystemExit as exc:  # uvicorn exits on a failed startup
-        return exc.code if isinstance(exc.code, int) else 1
+    except SystemExit:  # uvicorn exits (code 3) when the app's startup fails
+        logger.error("the server did not start")
+        return 1
     finally:
         sock.close()
 

@@ -173,6 +173,8 @@ def load_level(server: Server, body: bytes, clients: int, requests: int) -> dict
         "p95_ms": percentile(latencies, 95) * 1000,
         "mean_batch": statistics.mean(batch_sizes),
         "server_model_ms": statistics.median(t["model_ms"] for t in timings),
+        "server_decode_ms": statistics.median(t["decode_ms"] for t in timings),
+        "server_encode_ms": statistics.median(t["encode_ms"] for t in timings),
     }
 
 
@@ -243,7 +245,7 @@ def main() -> int:
             levels = []
             print(
                 f"{'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>9} {'p95 ms':>9} "
-                f"{'batch':>6} {'model ms':>9}"
+                f"{'batch':>6} {'model ms':>9} {'decode ms':>9} {'encode ms':>9}"
             )
             for clients in args.clients:
                 level = load_level(server, body, clients, max(args.requests, clients))
@@ -251,7 +253,8 @@ def main() -> int:
                 print(
                     f"{level['clients']:>7} {level['requests']:>8} {level['req_per_s']:>8.2f} "
                     f"{level['p50_ms']:>9.1f} {level['p95_ms']:>9.1f} "
-                    f"{level['mean_batch']:>6.2f} {level['server_model_ms']:>9.1f}"
+                    f"{level['mean_batch']:>6.2f} {level['server_model_ms']:>9.1f} "
+                    f"{level['server_decode_ms']:>9.1f} {level['server_encode_ms']:>9.1f}"
                 )
             over = overhead(server, args, images)
             peak = server.peak_rss()

@@ -16,9 +16,9 @@ for folder in (HERE, HERE.parents[1]):  # server_helpers; the packages when not 
 from server_helpers import ServerProcess, start_server  # noqa: E402
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server per test module, default settings."""
+    """One server with default settings, shared by the modules (each start costs seconds)."""
     srv = start_server(tmp_path_factory.mktemp("server"))
     yield srv
     srv.stop()

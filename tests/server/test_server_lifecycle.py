@@ -10,8 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-from server_helpers import REPO, Answer, prompt_body, server_env, start_server
+from server_helpers import REPO, Answer, ServerProcess, prompt_body, server_env, start_server
 
 
 def port_open(port: int) -> bool:
@@ -20,13 +19,10 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_shuts_down_cleanly(tmp_path: Path, sig: int) -> None:
-    srv = start_server(tmp_path)
-    assert srv.request("POST", "/v1/prompt", prompt_body()).status == 200
+def check_clean_exit(srv: ServerProcess, sig: int) -> None:
     started = time.monotonic()
     assert srv.stop(sig) == 0, srv.stderr()
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 20
     assert not port_open(srv.port)
     assert "Traceback" not in srv.stderr()
     ready = [line for line in srv.stdout_lines if line.startswith("VISPROMPT_READY")]
@@ -43,9 +39,15 @@ def test_sigterm_lets_running_request_finish(tmp_path: Path) -> None:
     )
     thread.start()
     time.sleep(0.5)
-    assert srv.stop(signal.SIGTERM) == 0, srv.stderr()
+    check_clean_exit(srv, signal.SIGTERM)
     thread.join(30)
     assert answers and answers[0].status == 200
+
+
+def test_sigint_shuts_down_cleanly(tmp_path: Path) -> None:
+    srv = start_server(tmp_path)
+    assert srv.request("GET", "/v1/info").status == 200
+    check_clean_exit(srv, signal.SIGINT)
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +63,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_unknown_model_fails_start(tmp_path: Path) -> None:
     done = run(tmp_path, "--port", "0", "--model", "no-such-model")
-    assert done.returncode != 0
+    assert done.returncode == 1
     assert "VISPROMPT_READY" not in done.stdout
     assert "no-such-model" in done.stderr
 

@@ -91,7 +91,7 @@ def test_truncated_file_gives_clear_error(tmp_path: Path, tiny_model: MAEVQGAN,
         load_model_file(cut)
     cut_st = tmp_path / "cut.safetensors"
     cut_st.write_bytes(tiny_file.read_bytes()[:1000])
-    with pytest.raises(CheckpointError, match="cut.safetensors"):
+    with pytest.raises(CheckpointError, match=r"cut\.safetensors"):
         load_model_file(cut_st)
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")

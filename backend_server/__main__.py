@@ -63,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue-size", type=int, default=64, help="waiting requests before 429")
     p.add_argument("--max-batch", type=int, default=8, help="prompts per forward pass")
     p.add_argument("--timeout", type=float, default=300.0, help="per-request timeout, seconds")
-    p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="pixels per image")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=4096 * 4096,
+        help="pixels per image (a request may hold 4x this in all)",
+    )
     p.add_argument("--max-body-mb", type=float, default=64.0, help="request body limit, MiB")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--access-log", action="store_true", help="log every request")
@@ -96,6 +101,7 @@ def make_config(args: argparse.Namespace) -> ServerConfig:
         max_batch=args.max_batch,
         request_timeout_s=args.timeout,
         max_pixels=args.max_pixels,
+        max_request_pixels=4 * args.max_pixels,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
     )
 

@@ -39,6 +39,7 @@ class ServerConfig:
     allow_origins: tuple[str, ...] = ()
     max_body_bytes: int = 64 * 1024 * 1024
     max_pixels: int = 4096 * 4096
+    max_request_pixels: int = 4 * 4096 * 4096
     max_pairs: int = 8
     queue_size: int = 64
     max_batch: int = 8
@@ -57,7 +58,14 @@ class ServerConfig:
             )
         if self.device not in ("auto", "cuda", "cpu") and not self.device.startswith("cuda:"):
             raise ValueError(f"unknown device {self.device!r} (auto, cuda, cuda:N or cpu)")
-        for name in ("max_body_bytes", "max_pixels", "max_pairs", "queue_size", "max_batch"):
+        for name in (
+            "max_body_bytes",
+            "max_pixels",
+            "max_request_pixels",
+            "max_pairs",
+            "queue_size",
+            "max_batch",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.request_timeout_s <= 0:

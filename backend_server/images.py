@@ -11,7 +11,6 @@ import base64
 import binascii
 import io
 import struct
-import warnings
 
 from PIL import Image
 
@@ -41,30 +40,41 @@ def b64decode(text: str, field: str) -> bytes:
         raise ApiError("bad_image", f"{field}: not valid base64 ({exc})") from None
 
 
-def decode_image(text: str, field: str, max_pixels: int) -> Image.Image:
-    """Decode one base64 image field into a fully loaded PIL image."""
+def open_image(text: str, field: str, max_pixels: int) -> Image.Image:
+    """Open one base64 image field lazily: header read and checked, pixels not decoded."""
     data = b64decode(text, field)
     if not data:
         raise ApiError("bad_image", f"{field}: empty image data")
     size = png_size(data)
     if size is not None:
-        _check_pixels(size, field, max_pixels)
+        check_pixels(size, field, max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-            _check_pixels(image.size, field, max_pixels)
-            image.load()
-    except ApiError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except Image.DecompressionBombError:
         raise ApiError("image_too_large", f"{field}: image has too many pixels") from None
     except Exception as exc:  # Pillow raises many types for bad data
+        raise ApiError("bad_image", f"{field}: not a PNG, JPEG or WebP image ({exc})") from None
+    check_pixels(image.size, field, max_pixels)
+    return image
+
+
+def load_image(image: Image.Image, field: str) -> Image.Image:
+    """Decode the pixels of an image from ``open_image``."""
+    try:
+        image.load()
+    except Image.DecompressionBombError:
+        raise ApiError("image_too_large", f"{field}: image has too many pixels") from None
+    except Exception as exc:  # truncated or corrupt data; Pillow raises many types
         raise ApiError("bad_image", f"{field}: cannot decode image ({exc})") from None
     return image
 
 
-def _check_pixels(size: tuple[int, int], field: str, max_pixels: int) -> None:
+def decode_image(text: str, field: str, max_pixels: int) -> Image.Image:
+    """Decode one base64 image field into a fully loaded PIL image."""
+    return load_image(open_image(text, field, max_pixels), field)
+
+
+def check_pixels(size: tuple[int, int], field: str, max_pixels: int) -> None:
     width, height = size
     if width < 1 or height < 1:
         raise ApiError("bad_image", f"{field}: image has no pixels ({width}x{height})")

@@ -130,7 +130,8 @@ class InfoResponse(BaseModel):
     queue_depth: int
     queue_size: int
     max_pairs: int
-    max_pixels: int
+    max_pixels: int = Field(description="pixels per image")
+    max_request_pixels: int = Field(description="pixels of all images of a request together")
     max_body_bytes: int
     max_batch: int
     ensemble: bool = True

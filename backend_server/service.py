@@ -21,7 +21,7 @@ from starlette.requests import Request
 from backend_server import __version__, schemas
 from backend_server.config import ServerConfig
 from backend_server.errors import ApiError
-from backend_server.images import decode_image, encode_png
+from backend_server.images import encode_png, load_image, open_image
 from backend_server.jobs import Job, JobStore
 from backend_server.models import ModelManager, make_core_request
 from backend_server.worker import InferenceWorker, Task
@@ -29,6 +29,7 @@ from backend_server.worker import InferenceWorker, Task
 logger = logging.getLogger(__name__)
 
 DISCONNECT_POLL_S = 0.25
+DECODE_SLOTS = 4
 
 
 class Service:
@@ -43,6 +44,8 @@ class Service:
             batch_wait_ms=config.batch_wait_ms,
         )
         self.jobs = JobStore(config.job_ttl_s, config.max_jobs)
+        # Decoded images take memory: decode a few requests at a time.
+        self.decode_slots = asyncio.Semaphore(DECODE_SLOTS)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -71,10 +74,27 @@ class Service:
         model = body.options.model
         if model is not None:
             self.manager.check_name(model)
-        examples: list[tuple[Image.Image, Image.Image]] = []
+        # Open every image first (headers only) so that the request's total pixel count
+        # is known before any pixel is decompressed.
+        opened: list[tuple[str, Image.Image]] = []
         for i, pair in enumerate(body.examples):
-            src = decode_image(pair.input, f"examples[{i}].input", cfg.max_pixels)
-            dst = decode_image(pair.output, f"examples[{i}].output", cfg.max_pixels)
+            for side in ("input", "output"):
+                field = f"examples[{i}].{side}"
+                opened.append((field, open_image(getattr(pair, side), field, cfg.max_pixels)))
+        opened.append(("query", open_image(body.query, "query", cfg.max_pixels)))
+        if body.mask is not None:
+            opened.append(("mask", open_image(body.mask, "mask", cfg.max_pixels)))
+        total = sum(image.width * image.height for _, image in opened)
+        if total > cfg.max_request_pixels:
+            raise ApiError(
+                "image_too_large",
+                f"the request's images hold {total} pixels together, the limit is "
+                f"{cfg.max_request_pixels}",
+            )
+        images = {field: load_image(image, field) for field, image in opened}
+        examples: list[tuple[Image.Image, Image.Image]] = []
+        for i in range(len(body.examples)):
+            src, dst = images[f"examples[{i}].input"], images[f"examples[{i}].output"]
             if src.size != dst.size:
                 raise ApiError(
                     "size_mismatch",
@@ -82,10 +102,9 @@ class Service:
                     "the two images of a pair must have the same size",
                 )
             examples.append((src, dst))
-        query = decode_image(body.query, "query", cfg.max_pixels)
-        mask = None
-        if body.mask is not None:
-            mask = decode_image(body.mask, "mask", cfg.max_pixels)
+        query = images["query"]
+        mask = images.get("mask")
+        if mask is not None:
             if mask.size != query.size:
                 raise ApiError(
                     "size_mismatch",
@@ -117,9 +136,13 @@ class Service:
             timeout_s=cfg.request_timeout_s,
         )
 
+    async def _prepare(self, body: schemas.PromptRequest) -> Task:
+        async with self.decode_slots:
+            return await run_in_threadpool(self.prepare, body)
+
     async def run_prompt(self, body: schemas.PromptRequest, request: Request) -> dict[str, Any]:
         start = time.perf_counter()
-        task = await run_in_threadpool(self.prepare, body)
+        task = await self._prepare(body)
         decode_ms = (time.perf_counter() - start) * 1000
         loop = asyncio.get_running_loop()
         finished = asyncio.Event()
@@ -179,7 +202,7 @@ class Service:
 
     async def create_job(self, body: schemas.PromptRequest) -> Job:
         start = time.perf_counter()
-        task = await run_in_threadpool(self.prepare, body)
+        task = await self._prepare(body)
         decode_ms = (time.perf_counter() - start) * 1000
         task.enqueued_at = time.monotonic()
         job = self.jobs.add(task, decode_ms)
@@ -264,6 +287,7 @@ class Service:
             "queue_size": self.config.queue_size,
             "max_pairs": self.config.max_pairs,
             "max_pixels": self.config.max_pixels,
+            "max_request_pixels": self.config.max_request_pixels,
             "max_body_bytes": self.config.max_body_bytes,
             "max_batch": self.config.max_batch,
             "ensemble": True,

@@ -85,6 +85,15 @@ def test_real_large_png_refused(server: ServerProcess) -> None:
     check(server, with_query(big), 413, "image_too_large")
 
 
+def test_request_pixel_total_refused(server: ServerProcess) -> None:
+    """Each image is under the per-image limit, together they are over 4x that limit."""
+    blank = b64(png_bytes(Image.new("L", (2100, 2100))))
+    body = prompt_body()
+    body["examples"] = [{"input": blank, "output": blank}] * 8
+    answer = check(server, body, 413, "image_too_large")
+    assert "together" in answer.json()["error"]["message"]
+
+
 def test_mismatched_pair(server: ServerProcess) -> None:
     body = prompt_body()
     body["examples"][0]["output"] = b64(png_bytes(random_image(65, 48, 3)))

@@ -154,7 +154,8 @@ def resample_filter(name: str) -> Image.Resampling:
     try:
         return _RESAMPLE[name]
     except KeyError:
-        raise InputError(f"unknown resize filter {name!r}; choose from {sorted(_RESAMPLE)}") from None
+        choices = sorted(_RESAMPLE)
+        raise InputError(f"unknown resize filter {name!r}; choose from {choices}") from None
 
 
 def to_rgb(image: Image.Image, background: RGB = WHITE) -> Image.Image:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from visprompt_core import list_models, load_model
+from visprompt_core import VisualPrompter, list_models, load_model
 from visprompt_core.evaluation import evaluate_model
 from visprompt_core.registry import default_weights_path
 
@@ -12,7 +14,7 @@ MAX_BYTES = 25_000_000
 
 
 @pytest.fixture(scope="module")
-def default_model():  # noqa: ANN201
+def default_model() -> VisualPrompter:
     return load_model("default", device="cpu")
 
 
@@ -25,7 +27,9 @@ def test_default_weights_are_small_fp16_and_listed() -> None:
     assert list_models()[0]["name"] == "default" and list_models()[0]["available"]
 
 
-def test_default_model_beats_copy_baselines_on_held_out_episodes(default_model) -> None:  # noqa: ANN001
+def test_default_model_beats_copy_baselines_on_held_out_episodes(
+    default_model: VisualPrompter,
+) -> None:
     report = evaluate_model(default_model.model, episodes_per_task=6, batch=64)
     summary = report.summary()
     # Mask-like families: mean IoU above both copy baselines, by a clear margin.
@@ -39,7 +43,7 @@ def test_default_model_beats_copy_baselines_on_held_out_episodes(default_model) 
         assert report.beats_baselines(task), (task, report.per_task[task])
 
 
-def test_demo_sheet(tmp_path) -> None:  # noqa: ANN001
+def test_demo_sheet(tmp_path: Path) -> None:
     from PIL import Image
 
     from visprompt_core.demo import COLUMNS, SAMPLE_TASKS, run_demo

@@ -1,0 +1,97 @@
+"""Time one visual prompt end to end (PIL in -> PIL out) and the model stages.
+
+    python benchmarks/bench_inference.py --model default
+    python benchmarks/bench_inference.py --preset mae_vqgan_large   # random weights
+
+Prints the median over --repeat runs after --warmup runs, on the CPU and on CUDA when
+present (or only --device). Figures are for the machine it runs on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import torch
+from PIL import Image
+
+from visprompt_core import canvas as cv
+from visprompt_core.config import PRESETS
+from visprompt_core.model import MAEVQGAN
+from visprompt_core.pipeline import VisualPrompter, load_model
+
+
+def build(args: argparse.Namespace, device: str) -> VisualPrompter:
+    if args.preset:
+        with torch.device("meta"):
+            model = MAEVQGAN(PRESETS[args.preset])
+        model = model.to_empty(device="cpu")
+        model.reset_constants()
+        torch.manual_seed(0)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(0, 0.02)
+        return VisualPrompter(model, name=args.preset, device=device)
+    return load_model(args.model, device=device)
+
+
+def timed(fn, warmup: int, repeat: int, sync: bool) -> float:  # noqa: ANN001
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        if sync:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if sync:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench(args: argparse.Namespace, device: str) -> None:
+    prompter = build(args, device)
+    pair = (Image.new("RGB", (512, 512), (200, 30, 30)), Image.new("L", (512, 512), 255))
+    query = Image.new("RGB", (1024, 768), (20, 90, 200))
+    canvas = cv.pil_to_tensor(cv.build_canvas([pair], query))[None].to(prompter.device)
+    mask = cv.LAYOUT_2X2.patch_mask()
+    tokens = prompter.logits(canvas, mask).argmax(-1)
+    sync = prompter.device.type == "cuda"
+    figures = {
+        "prompt (PIL in -> PIL out)": timed(lambda: prompter.prompt([pair], query),
+                                            args.warmup, args.repeat, sync),
+        "  MAE logits": timed(lambda: prompter.logits(canvas, mask), args.warmup,
+                              args.repeat, sync),
+        "  VQGAN decode": timed(lambda: prompter.decode_tokens(tokens), args.warmup,
+                                args.repeat, sync),
+    }
+    print(f"\n{prompter.name} on {device} ({prompter.dtype}), "
+          f"{prompter.info()['parameters'] / 1e6:.1f} M parameters, "
+          f"torch threads {torch.get_num_threads()}")
+    for name, seconds in figures.items():
+        print(f"  {name:<28} {seconds * 1000:9.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="default", help="model name or file")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="random weights of a preset")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="only this device")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"torch {torch.__version__}")
+    devices = [args.device] if args.device else ["cpu"] + (
+        ["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        bench(args, device)
+
+
+if __name__ == "__main__":
+    main()

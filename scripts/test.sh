@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone: system packages, a virtual environment with
+# everything the tests need, ruff, then pytest over every layer (core, server, plugin with
+# a fake krita, real Krita under Xvfb, installers and the PyInstaller bundle).
+#   bash scripts/test.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(krita xvfb xauth nsis makeself p7zip-full)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing system packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+VENV=${VISPROMPT_VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "== creating $VENV"
+  python3 -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+echo "== installing Python packages"
+# torch first, pinned to the CPU build's version, so nothing pulls a CUDA build.
+"$PY" -m pip install -q "torch==2.13.0"
+"$PY" -m pip install -q -e ".[dev]"
+
+echo "== ruff"
+"$VENV/bin/ruff" check .
+
+echo "== pytest"
+export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
+"$PY" -m pytest tests -ra "$@"

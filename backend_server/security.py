@@ -9,6 +9,7 @@ import hmac
 import logging
 import os
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -35,27 +36,38 @@ CORS_HEADERS = "Authorization, Content-Type"
 
 
 def load_or_create_token(path: Path) -> str:
-    """Read the token, or create the file (mode 0600, parent 0700) with a new one."""
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        token = ""
-    if token:
-        _warn_if_readable_by_others(path)
+    """Read the token, or create the file (mode 0600) with a new one.
+
+    A folder created for it gets mode 0700; an existing folder is left as it is. Two
+    servers starting at once agree on one token: only one of them can create the file.
+    """
+    for _ in range(50):
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            token = ""
+        if token:
+            _warn_if_readable_by_others(path)
+            return token
+        if path.exists():  # empty: another process is writing it, or a broken file
+            time.sleep(0.02)
+            if not path.read_text(encoding="utf-8").strip():
+                path.unlink(missing_ok=True)
+            continue
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        token = secrets.token_urlsafe(32)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+        os.chmod(path, 0o600)
+        logger.info("created a new API token in %s", path)
         return token
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        path.parent.chmod(0o700)
-    except OSError:
-        logger.debug("cannot restrict %s", path.parent)
-    token = secrets.token_urlsafe(32)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
-    os.chmod(path, 0o600)
-    logger.info("created a new API token in %s", path)
-    return token
+    raise OSError(f"cannot read or create the token file {path}")
 
 
 def _warn_if_readable_by_others(path: Path) -> None:

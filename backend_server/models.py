@@ -42,19 +42,34 @@ class ModelManager:
         raise ApiError("unknown_model", f"unknown model {name!r}; GET /v1/models lists them")
 
     def load(self, name_or_path: str) -> str:
-        """Load a model by name (or path, from the command line) and make it current."""
+        """Load a model by name (or path, from the command line) and make it current.
+
+        The current model is released first (device memory rarely holds two). If the new
+        one fails to load, the previous one is loaded again and the error re-raised.
+        """
         if name_or_path == self.name and self.model is not None:
             return name_or_path
         import visprompt_core
 
+        previous = self.name
         logger.info("loading model %s on %s", name_or_path, self.device)
-        previous = self.model
-        self.model = None
-        del previous
+        self.model, self.name = None, None
         free_device_memory()
-        self.model = visprompt_core.load_model(name_or_path, device=self.device)
+        try:
+            self.model = visprompt_core.load_model(name_or_path, device=self.device)
+        except Exception:
+            if previous is not None:
+                logger.warning("loading %s failed; reloading %s", name_or_path, previous)
+                self.model = visprompt_core.load_model(previous, device=self.device)
+                self.name = previous
+            raise
         self.name = name_or_path
         return name_or_path
+
+    def prompt_batch(self, requests: list[Any]) -> list[Any]:
+        if self.model is None:
+            raise ApiError("internal", "no model is loaded")
+        return list(self.model.prompt_batch(requests))
 
     def info(self) -> dict[str, Any]:
         if self.model is None:
@@ -64,9 +79,6 @@ class ModelManager:
         except Exception:  # info is best effort; never fail /v1/info on it
             logger.exception("model.info() failed")
             return {}
-
-    def prompt_batch(self, requests: list[Any]) -> list[Any]:
-        return list(self.model.prompt_batch(requests))
 
 
 def make_core_request(

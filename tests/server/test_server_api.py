@@ -195,3 +195,21 @@ def test_openapi_document(server: ServerProcess) -> None:
     assert "PromptRequest" in doc["components"]["schemas"]
     # No interactive docs pages (they would load scripts from a CDN).
     assert server.request("GET", "/docs").status == 404
+
+
+def test_broken_model_file_keeps_previous_model(server: ServerProcess) -> None:
+    folder = server.config_dir / "data" / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "broken.safetensors").write_bytes(b"this is not a safetensors file")
+    try:
+        models = server.request("GET", "/v1/models").json()["models"]
+        assert any(m["name"] == "broken" and m["available"] for m in models)
+        answer = server.request("POST", "/v1/models/load", {"name": "broken"})
+        assert (answer.status, answer.code) == (409, "bad_checkpoint"), answer.body
+        body = prompt_body(seed=8, model="broken")
+        answer = server.request("POST", "/v1/prompt", body)
+        assert (answer.status, answer.code) == (409, "bad_checkpoint"), answer.body
+        assert server.request("GET", "/v1/info").json()["loaded_model"] == "default"
+        assert server.request("POST", "/v1/prompt", prompt_body(seed=8)).status == 200
+    finally:
+        (folder / "broken.safetensors").unlink()

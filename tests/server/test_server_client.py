@@ -182,3 +182,16 @@ def test_remote_parser_hooks_into_a_cli(server: ServerProcess, capsys: pytest.Ca
     )
     assert args.func(args) == 0
     assert '"loaded_model": "default"' in capsys.readouterr().out
+
+
+def test_visprompt_remote_command(
+    server: ServerProcess, files: dict[str, Path], tmp_path: Path
+) -> None:
+    """``visprompt remote`` through the core CLI, as users type it."""
+    from visprompt_core.cli import main as visprompt_main
+
+    out = tmp_path / "via-core-cli.png"
+    args = ["remote", "--url", server.url, "--token-file", str(server.token_file)]
+    args += ["--example", str(files["in"]), str(files["out"]), "--query", str(files["query"])]
+    assert visprompt_main([*args, "--out", str(out)]) == 0
+    assert Image.open(out).size == (90, 70)

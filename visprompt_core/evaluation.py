@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from visprompt_core import canvas as cv
 from visprompt_core.data.episodes import EpisodeBatch, episode_seed, generate_batch
@@ -149,3 +150,101 @@ def evaluate_model(model: MAEVQGAN, episodes_per_task: int = 32, device: str | N
             report.per_task[task] = {c: sums[task][c] / counts[task] for c in COLUMNS}
             report.per_task[task]["n"] = counts[task]
     return report
+
+
+@torch.inference_mode()
+def combine_answers(model: MAEVQGAN, episodes: EpisodeBatch, logits: torch.Tensor,
+                    canvases: torch.Tensor, subset: tuple[int, ...], rule: str = "prob"
+                    ) -> torch.Tensor:
+    """Answer cells from precomputed per-arrangement logits.
+
+    logits (B, A, N, V) and canvases (B, A, 3, S, S) of ``A`` arrangements; ``subset``
+    picks the canvases to combine (the first one supplies the context tokens and pixels).
+    rule: "prob" averages softmax probabilities, "logit" averages logits, "logprob"
+    averages log-probabilities (a geometric mean).
+    """
+    mask = episodes.layout.patch_mask().to(logits.device)
+    chosen = logits[:, list(subset)]
+    if rule == "prob":
+        combined = chosen.softmax(-1).mean(1)
+    elif rule == "logit":
+        combined = chosen.mean(1)
+    elif rule == "logprob":
+        combined = chosen.log_softmax(-1).mean(1)
+    else:
+        raise ValueError(f"unknown combination rule {rule!r}")
+    first = chosen[:, 0].argmax(-1)
+    tokens = torch.where(mask[None, :], combined.argmax(-1), first)
+    decoded = model.decode(tokens)
+    base = canvases[:, subset[0]].float()
+    return cv.crop_answer(cv.paste_answer(base, decoded, mask), episodes.layout)
+
+
+def arrangement_study(model: MAEVQGAN, variants: dict[str, tuple[tuple[int, ...], str]],
+                      episodes_per_task: int = 16, batch: int = 64,
+                      tasks: tuple[str, ...] = TASK_NAMES, seed_index: int = 0,
+                      ) -> dict[str, dict[str, float]]:
+    """Mean score per family for each named (arrangement subset, rule) on the same episodes.
+
+    Arrangement indices refer to ``EVAL_ARRANGEMENTS``; every canvas goes through the MAE
+    once per episode and each variant only re-combines and decodes.
+    """
+    dev = next(model.parameters()).device
+    n_arr = len(EVAL_ARRANGEMENTS)
+    sums = {name: dict.fromkeys(tasks, 0.0) for name in variants}
+    counts = dict.fromkeys(tasks, 0)
+    total, done, index = episodes_per_task * len(tasks), 0, seed_index
+    while done < total:
+        n = min(batch, total - done)
+        episodes = generate_batch(n, episode_seed("eval", index), device=dev,
+                                  tasks=list(tasks))
+        index += 1
+        flat = arrangement_canvases(episodes, n_arr)
+        mask = episodes.layout.patch_mask().to(dev)
+        with torch.inference_mode():
+            logits = model.canvas_logits(flat, mask.expand(flat.shape[0], -1))
+        logits = logits.unflatten(0, (n, n_arr))
+        canvases = flat.unflatten(0, (n, n_arr))
+        ids = episodes.task_ids
+        for name, (subset, rule) in variants.items():
+            pred = combine_answers(model, episodes, logits, canvases, subset, rule)
+            scores = score(pred.float(), episodes.answer.float(), ids).cpu()
+            for tid, value in zip(ids.tolist(), scores.tolist()):
+                sums[name][TASK_NAMES[tid]] += value
+        for tid in ids.tolist():
+            counts[TASK_NAMES[tid]] += 1
+        done += n
+    return {name: {t: sums[name][t] / counts[t] for t in tasks if counts[t]}
+            for name in variants}
+
+
+def mask_boundary(mask: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) bool -> (B, H, W) bool: mask pixels with a 4-neighbour outside the mask
+    (image borders do not count as outside)."""
+    m = mask.float()[:, None]
+    padded = F.pad(m, (1, 1, 1, 1), mode="replicate")
+    neighbours = torch.stack([padded[..., :-2, 1:-1], padded[..., 2:, 1:-1],
+                              padded[..., 1:-1, :-2], padded[..., 1:-1, 2:]]).amin(0)
+    return (mask & (neighbours[:, 0] < 0.5))
+
+
+def boundary_fscore(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 2
+                    ) -> torch.Tensor:
+    """(B,) boundary F-score of two (B, H, W) bool masks.
+
+    A boundary pixel of one mask counts as matched when a boundary pixel of the other lies
+    within ``tolerance`` px (Chebyshev distance); precision over the prediction's boundary,
+    recall over the target's, F = 2PR / (P + R). 1.0 when neither mask has a boundary.
+    """
+    pb, tb = mask_boundary(pred), mask_boundary(target)
+    k = 2 * tolerance + 1
+
+    def near(b: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(b.float()[:, None], k, stride=1, padding=tolerance)[:, 0] > 0
+
+    n_p, n_t = pb.flatten(1).sum(1).float(), tb.flatten(1).sum(1).float()
+    precision = (pb & near(tb)).flatten(1).sum(1) / n_p.clamp(min=1)
+    recall = (tb & near(pb)).flatten(1).sum(1) / n_t.clamp(min=1)
+    f = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    both_empty = (n_p == 0) & (n_t == 0)
+    return torch.where(both_empty, torch.ones_like(f), f)

@@ -25,10 +25,12 @@ import torch
 from PIL import Image
 
 from visprompt_core import canvas as cv
+from visprompt_core import tiling
 from visprompt_core.checkpoints import load_model_file
 from visprompt_core.errors import InputError
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.registry import resolve_model
+from visprompt_core.upsample import choose_upscale, guided_upsample, is_mask_like
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,19 @@ class PromptRequest:
     ensemble: int | None = None
     answer_size: tuple[int, int] | None = None
     resample: str = "bicubic"
+    upscale: str = "auto"
+    tile: int = 512
+    tile_overlap: float = 0.25
     canvases: list[tuple[Arrangement, Pair]] = field(default_factory=list, repr=False)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The answer's (W, H): ``answer_size`` or the query's size."""
+        return self.answer_size or self.query.size
+
+    def upscale_mode(self) -> str:
+        """``upscale`` with "auto" resolved for this answer size (see ``choose_upscale``)."""
+        return choose_upscale(self.upscale, self.size)
 
     def plan(self) -> list[tuple[Arrangement, Pair]]:
         """Validate and choose the canvases of this prompt."""
@@ -87,12 +101,27 @@ class PromptRequest:
             w, h = self.answer_size
             if not (1 <= w <= 16384 and 1 <= h <= 16384):
                 raise InputError(f"answer size {w}x{h} is out of range (1..16384)")
+        choose_upscale(self.upscale, self.size)
+        tiling.plan_tiles(self.size, self.tile, self.tile_overlap)
         k = n if self.ensemble is None else int(self.ensemble)
         if not 1 <= k <= MAX_ENSEMBLE:
             raise InputError(f"ensemble must be 1..{MAX_ENSEMBLE} canvases, got {k}")
         combos = [(arr, pair) for arr in ARRANGEMENTS for pair in self.examples]
         self.canvases = combos[:k]
         return self.canvases
+
+
+def _tile_jobs(req: PromptRequest) -> tuple[list[PromptRequest], list[cv.Box]]:
+    """One sub-prompt per tile of the (answer-sized) query, same examples and ensemble."""
+    size = req.size
+    query = cv.to_rgb(req.query)
+    if query.size != size:
+        query = query.resize(size, cv.resample_filter(req.resample))
+    boxes = tiling.plan_tiles(size, req.tile, req.tile_overlap)
+    jobs = [PromptRequest(req.examples, query.crop((b.left, b.top, b.right, b.bottom)),
+                          ensemble=req.ensemble, resample=req.resample)
+            for b in boxes]
+    return jobs, boxes
 
 
 def _check_size(image: Image.Image, what: str) -> None:
@@ -175,28 +204,73 @@ class VisualPrompter:
 
     def prompt(self, examples: Sequence[Pair], query: Image.Image,
                mask: Image.Image | None = None, ensemble: int | None = None,
-               answer_size: tuple[int, int] | None = None, resample: str = "bicubic"
-               ) -> Image.Image:
-        """Answer one visual prompt (see ``PromptRequest``)."""
-        request = PromptRequest(list(examples), query, mask, ensemble, answer_size, resample)
+               answer_size: tuple[int, int] | None = None, resample: str = "bicubic",
+               upscale: str = "auto") -> Image.Image:
+        """Answer one visual prompt (see ``PromptRequest``).
+
+        upscale: how the 111-px answer reaches the answer size: "bicubic", "guided"
+        (edge-aware, guided by the query), "tiled" (overlapping tiles of the query, each
+        answered, blended) or "auto" (bicubic up to 222 px, guided above).
+        """
+        request = PromptRequest(list(examples), query, mask, ensemble, answer_size, resample,
+                                upscale)
         return self.prompt_batch([request])[0]
 
     @torch.inference_mode()
     def prompt_batch(self, requests: Sequence[PromptRequest]) -> list[Image.Image]:
-        """Answer many prompts; all their canvases go through the model in one pass."""
+        """Answer many prompts; all their canvases (tiles included) go through the model in
+        one pass."""
         if not requests:
             return []
-        plans = [req.plan() for req in requests]
-        canvases, owners = self._build_canvases(requests, plans)
+        jobs: list[PromptRequest] = []
+        spans: list[tuple[int, list[cv.Box] | None]] = []
+        for req in requests:
+            req.plan()
+            if req.upscale_mode() == "tiled":
+                subs, boxes = _tile_jobs(req)
+                spans.append((len(jobs), boxes))
+                jobs += subs
+            else:
+                spans.append((len(jobs), None))
+                jobs.append(req)
+        cells = self._answer_cells(jobs)
+        answers = []
+        for req, (start, boxes) in zip(requests, spans):
+            if boxes is None:
+                answer = self._upscale(req, cells[start])
+            else:
+                answer = self._blend(jobs[start:start + len(boxes)],
+                                     cells[start:start + len(boxes)], boxes, req)
+            answers.append(self._apply_mask(req, answer))
+        return answers
+
+    def _answer_cells(self, jobs: Sequence[PromptRequest]) -> torch.Tensor:
+        """(len(jobs), 3, 111, 111) answer cells on the CPU, one forward pass for all."""
+        plans = [req.plan() for req in jobs]
+        canvases, owners = self._build_canvases(jobs, plans)
         layout = cv.LAYOUT_2X2  # every arrangement keeps the answer in the same patches
         mask = self.patch_mask(layout)
         logits = self.logits(canvases, mask)
-        tokens = self._combine(logits, owners, len(requests), mask)
+        tokens = self._combine(logits, owners, len(jobs), mask)
         decoded = self.decode_tokens(tokens)
-        firsts = [owners.index(i) for i in range(len(requests))]
+        firsts = [owners.index(i) for i in range(len(jobs))]
         pasted = cv.paste_answer(canvases[firsts].to(self.device).float(), decoded, mask)
-        cells = cv.crop_answer(pasted, layout).cpu()
-        return [self._finish(req, cell) for req, cell in zip(requests, cells)]
+        return cv.crop_answer(pasted, layout).cpu()
+
+    def _upscale(self, req: PromptRequest, cell: torch.Tensor) -> Image.Image:
+        size = req.size
+        if req.upscale_mode() == "guided":
+            guide = cv.pil_to_tensor(cv.to_rgb(req.query).resize(size, Image.Resampling.BICUBIC))
+            return cv.tensor_to_pil(guided_upsample(cell.float(), guide))
+        return cv.tensor_to_pil(cell).resize(size, cv.resample_filter(req.resample))
+
+    def _blend(self, jobs: Sequence[PromptRequest], cells: torch.Tensor,
+               boxes: list[cv.Box], req: PromptRequest) -> Image.Image:
+        tiles = [cv.pil_to_tensor(self._upscale(job, cell)) for job, cell in zip(jobs, cells)]
+        out = tiling.blend_tiles(tiles, boxes, req.size, req.tile_overlap)
+        if bool(is_mask_like(cells).all()):
+            out = (out.mean(0, keepdim=True) > 0.5).float().expand(3, -1, -1)
+        return cv.tensor_to_pil(out)
 
     def _build_canvases(self, requests: Sequence[PromptRequest],
                         plans: list[list[tuple[Arrangement, Pair]]]
@@ -221,9 +295,8 @@ class VisualPrompter:
         own = logits[firsts].argmax(-1)
         return torch.where(mask[None, :], tokens, own)
 
-    def _finish(self, req: PromptRequest, cell: torch.Tensor) -> Image.Image:
-        size = req.answer_size or req.query.size
-        answer = cv.tensor_to_pil(cell).resize(size, cv.resample_filter(req.resample))
+    def _apply_mask(self, req: PromptRequest, answer: Image.Image) -> Image.Image:
+        size = req.size
         if req.mask is None:
             return answer
         alpha = req.mask.convert("L").point(lambda v: 255 if v else 0)

@@ -87,11 +87,18 @@ def make_core_request(
     mask: Any,
     ensemble: int | None,
     answer_size: tuple[int, int] | None,
+    upscale: str | None = None,
 ) -> Any:
     from visprompt_core import PromptRequest
 
+    extra = {} if upscale is None else {"upscale": upscale}
     return PromptRequest(
-        examples=examples, query=query, mask=mask, ensemble=ensemble, answer_size=answer_size
+        examples=examples,
+        query=query,
+        mask=mask,
+        ensemble=ensemble,
+        answer_size=answer_size,
+        **extra,
     )
 
 

@@ -26,7 +26,7 @@ EXAMPLE_PROMPT = {
     "examples": [{"input": _BLACK, "output": _WHITE}],
     "query": _GRAY,
     "mask": None,
-    "options": {"model": None, "ensemble": None, "answer_size": None},
+    "options": {"model": None, "ensemble": None, "answer_size": None, "upscale": None},
 }
 
 
@@ -54,6 +54,12 @@ class PromptOptions(_Strict):
     )
     ensemble: int | None = Field(
         default=None, ge=1, le=16, description="number of canvases to average; null = default"
+    )
+    upscale: Literal["auto", "bicubic", "guided", "tiled"] | None = Field(
+        default=None,
+        description="how the answer cell becomes the answer size: bicubic, guided (edge-aware "
+        "filter guided by the query), tiled (one canvas per tile; slow, local tasks only); "
+        "null or auto = the core's choice by size",
     )
     answer_size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = Field(
         default=None,

@@ -128,6 +128,7 @@ class Service:
             mask=mask,
             ensemble=body.options.ensemble,
             answer_size=tuple(answer_size) if answer_size is not None else None,
+            upscale=body.options.upscale,
         )
         return Task(
             request=request,

@@ -72,6 +72,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="WxH",
         help="answer size (default: the query's size)",
     )
+    parser.add_argument(
+        "--upscale",
+        choices=["auto", "bicubic", "guided", "tiled"],
+        default=None,
+        help="how the answer is brought to full size (default: the server's choice)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
     parser.add_argument(
         "--job", action="store_true", help="submit as a job and show progress (Ctrl-C cancels it)"
@@ -90,7 +96,12 @@ def run_remote(args: argparse.Namespace) -> int:
             sys.stderr.write("remote: give --example INPUT OUTPUT, --query and --out\n")
             return 2
         examples = [(Path(a), Path(b)) for a, b in args.example]
-        options = {"model": args.model, "ensemble": args.ensemble, "answer_size": args.answer_size}
+        options = {
+            "model": args.model,
+            "ensemble": args.ensemble,
+            "answer_size": args.answer_size,
+            "upscale": args.upscale,
+        }
         if args.job:
             result = _run_job(client, examples, args.query, args.mask, options, args.timeout)
         else:

@@ -154,10 +154,11 @@ class Client:
         model: str | None = None,
         ensemble: int | None = None,
         answer_size: tuple[int, int] | None = None,
+        upscale: str | None = None,
         timeout: float | None = None,
     ) -> PromptResult:
         """Send a prompt and wait for the answer."""
-        body = build_request(examples, query, mask, model, ensemble, answer_size)
+        body = build_request(examples, query, mask, model, ensemble, answer_size, upscale)
         return PromptResult.from_json(self._call("POST", "/v1/prompt", body, timeout))
 
     def submit_job(
@@ -169,9 +170,10 @@ class Client:
         model: str | None = None,
         ensemble: int | None = None,
         answer_size: tuple[int, int] | None = None,
+        upscale: str | None = None,
     ) -> str:
         """Queue a prompt; returns the job id."""
-        body = build_request(examples, query, mask, model, ensemble, answer_size)
+        body = build_request(examples, query, mask, model, ensemble, answer_size, upscale)
         return str(self._call("POST", "/v1/jobs", body)["id"])
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -242,19 +244,23 @@ def build_request(
     model: str | None = None,
     ensemble: int | None = None,
     answer_size: tuple[int, int] | None = None,
+    upscale: str | None = None,
 ) -> dict[str, Any]:
     """The JSON body of ``POST /v1/prompt`` and ``POST /v1/jobs``."""
+    options: dict[str, Any] = {
+        "model": model,
+        "ensemble": ensemble,
+        "answer_size": list(answer_size) if answer_size is not None else None,
+    }
+    if upscale is not None:  # left out otherwise: older servers refuse unknown fields
+        options["upscale"] = upscale
     return {
         "examples": [
             {"input": encode_image(src), "output": encode_image(dst)} for src, dst in examples
         ],
         "query": encode_image(query),
         "mask": None if mask is None else encode_image(mask),
-        "options": {
-            "model": model,
-            "ensemble": ensemble,
-            "answer_size": list(answer_size) if answer_size is not None else None,
-        },
+        "options": options,
     }
 
 

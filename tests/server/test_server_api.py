@@ -126,6 +126,19 @@ def test_prompt_options_and_modes(server: ServerProcess) -> None:
     assert decode_answer(data).shape == (30, 40, 3)
 
 
+def test_prompt_upscale_modes(server: ServerProcess) -> None:
+    answers = {}
+    for mode in ("bicubic", "guided", "auto", None):
+        body = prompt_body(seed=9, query_size=(300, 240), upscale=mode)
+        answer = server.request("POST", "/v1/prompt", body)
+        assert answer.status == 200, answer.body
+        answers[mode] = decode_answer(answer.json())
+        assert answers[mode].shape == (240, 300, 3)
+    assert np.array_equal(answers["auto"], answers[None])
+    bad = server.request("POST", "/v1/prompt", prompt_body(upscale="sharpest"))
+    assert (bad.status, bad.code) == (400, "bad_json")
+
+
 def test_prompt_with_mask(server: ServerProcess) -> None:
     body = prompt_body(seed=4)
     mask = Image.new("L", (80, 60), 0)

@@ -133,7 +133,10 @@ class Service:
         return Task(
             request=request,
             model=model,
-            canvases=body.options.ensemble or len(examples),
+            # A tiled answer needs one canvas per tile: give it a forward pass of its own.
+            canvases=self.worker.max_canvases
+            if body.options.upscale == "tiled"
+            else body.options.ensemble or len(examples),
             timeout_s=cfg.request_timeout_s,
         )
 

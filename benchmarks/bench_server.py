@@ -58,11 +58,15 @@ def png_b64(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def body_for(src: Image.Image, dst: Image.Image, query: Image.Image) -> bytes:
-    request = {
+def body_for(
+    src: Image.Image, dst: Image.Image, query: Image.Image, upscale: str | None = None
+) -> bytes:
+    request: dict[str, Any] = {
         "examples": [{"input": png_b64(src), "output": png_b64(dst)}],
         "query": png_b64(query),
     }
+    if upscale is not None:
+        request["options"] = {"upscale": upscale}
     return json.dumps(request).encode()
 
 
@@ -186,17 +190,18 @@ def overhead(server: Server, args: argparse.Namespace, images: tuple[Image.Image
 
     src, dst, query = images
     model = visprompt_core.load_model(args.model, device=args.device)
-    body = body_for(src, dst, query)
+    body = body_for(src, dst, query, args.upscale)
+    extra = {} if args.upscale is None else {"upscale": args.upscale}
     direct: list[float] = []
     via_server: list[float] = []
     end_to_end: list[float] = []
     for _ in range(2):  # warm up both paths
-        model.prompt([(src, dst)], query)
+        model.prompt([(src, dst)], query, **extra)
         server.post("/v1/prompt", body)
     # Interleave the three so that drifts in machine load hit them alike.
     for _ in range(args.overhead_requests):
         t0 = time.perf_counter()
-        model.prompt([(src, dst)], query)
+        model.prompt([(src, dst)], query, **extra)
         direct.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
@@ -204,7 +209,7 @@ def overhead(server: Server, args: argparse.Namespace, images: tuple[Image.Image
         via_server.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
-        _, raw = server.post("/v1/prompt", body_for(src, dst, query))
+        _, raw = server.post("/v1/prompt", body_for(src, dst, query, args.upscale))
         answer = Image.open(io.BytesIO(base64.b64decode(json.loads(raw)["image"])))
         answer.load()
         end_to_end.append(time.perf_counter() - t0)
@@ -223,6 +228,7 @@ def main() -> int:
     p.add_argument("--model", default="default")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (server and direct)")
     p.add_argument("--image-size", type=int, default=512, help="side of the square images")
+    p.add_argument("--upscale", default=None, help="options.upscale (default: the core's)")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--requests", type=int, default=64, help="requests per level (>= clients)")
     p.add_argument("--overhead-requests", type=int, default=15)
@@ -230,7 +236,7 @@ def main() -> int:
     args = p.parse_args()
 
     images = make_images(args.image_size)
-    body = body_for(*images)
+    body = body_for(*images, args.upscale)
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(args, Path(tmp))
         try:

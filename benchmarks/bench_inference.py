@@ -2,6 +2,7 @@
 
     python benchmarks/bench_inference.py --model default
     python benchmarks/bench_inference.py --preset mae_vqgan_large   # random weights
+    python benchmarks/bench_inference.py --preset mae_vqgan_large --optimize --threads 1
 
 Prints the median over --repeat runs after --warmup runs, on the CPU and on CUDA when
 present (or only --device). Figures are for the machine it runs on.
@@ -14,13 +15,14 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core.config import PRESETS
-from visprompt_core.model import MAEVQGAN
+from visprompt_core.model import MAEVQGAN, configure_threads
 from visprompt_core.pipeline import VisualPrompter, load_model
 
 
@@ -34,11 +36,15 @@ def build(args: argparse.Namespace, device: str) -> VisualPrompter:
         with torch.no_grad():
             for p in model.parameters():
                 p.normal_(0, 0.02)
-        return VisualPrompter(model, name=args.preset, device=device)
-    return load_model(args.model, device=device)
+        prompter = VisualPrompter(model, name=args.preset, device=device)
+    else:
+        prompter = load_model(args.model, device=device)
+    if args.optimize:
+        prompter.model.optimize_for_inference()
+    return prompter
 
 
-def timed(fn, warmup: int, repeat: int, sync: bool) -> float:  # noqa: ANN001
+def timed(fn: Callable[[], object], warmup: int, repeat: int, sync: bool) -> float:
     for _ in range(warmup):
         fn()
     times = []
@@ -69,7 +75,7 @@ def bench(args: argparse.Namespace, device: str) -> None:
         "  VQGAN decode": timed(lambda: prompter.decode_tokens(tokens), args.warmup,
                                 args.repeat, sync),
     }
-    print(f"\n{prompter.name} on {device} ({prompter.dtype}), "
+    print(f"\n{prompter.name} on {device} ({prompter.dtype}), load {os.getloadavg()[0]:.2f}, "
           f"{prompter.info()['parameters'] / 1e6:.1f} M parameters, "
           f"torch threads {torch.get_num_threads()}")
     for name, seconds in figures.items():
@@ -84,7 +90,11 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], help="only this device")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (CPU)")
+    parser.add_argument("--optimize", action="store_true",
+                        help="model.optimize_for_inference() (channels-last tokenizer)")
     args = parser.parse_args()
+    configure_threads(args.threads)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}")
     devices = [args.device] if args.device else ["cpu"] + (

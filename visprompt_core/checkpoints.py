@@ -251,14 +251,37 @@ def convert_checkpoint(src: str | Path, dst: str | Path, dtype: str = "fp32",
     return out
 
 
-def load_model_file(path: str | Path) -> tuple[ModelConfig, nn.Module]:
-    """Build an ``MAEVQGAN`` from any supported full-model file, strictly checked, on CPU."""
+def load_model_file(path: str | Path, assign: bool = True) -> tuple[ModelConfig, nn.Module]:
+    """Build an ``MAEVQGAN`` from any supported full-model file, strictly checked, on CPU.
+
+    The model is float32. With ``assign`` (default) the file's tensors become the
+    parameters: a float32 safetensors file is used in place through its copy-on-write
+    memory map (no copy; pages are read on first use), other dtypes are converted once.
+    ``assign=False`` allocates the parameters and copies into them (the older path).
+    """
     from visprompt_core.model import MAEVQGAN
 
     cfg, state = read_checkpoint(path)
     with torch.device("meta"):
         model = MAEVQGAN(cfg)
-    model = model.to_empty(device="cpu")  # no random init: every tensor is overwritten
+    if not assign:
+        model = model.to_empty(device="cpu")  # no random init: every tensor is overwritten
+        model.reset_constants()
+        load_into(model, state, path)
+        return cfg, model
+    check_state_dict(model, state, path)
+    expected = model.state_dict()
+    state = {k: v.to(expected[k].dtype) for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    _materialize_meta_buffers(model)
     model.reset_constants()
-    load_into(model, state, path)
     return cfg, model
+
+
+def _materialize_meta_buffers(module: nn.Module) -> None:
+    """Give the non-saved buffers left on the meta device real (CPU) storage."""
+    for sub in module.modules():
+        for name, buf in sub.named_buffers(recurse=False):
+            if buf is not None and buf.is_meta:
+                sub.register_buffer(name, torch.empty_like(buf, device="cpu"),
+                                    persistent=name not in sub._non_persistent_buffers_set)

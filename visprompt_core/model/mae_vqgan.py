@@ -2,18 +2,33 @@
 
 Parameter names match the published checkpoints: MAE keys at the root, tokenizer keys
 under ``vae.``. Canvases enter as (B, 3, H, W) float in [0, 1].
+
+Speed (see ``docs/performance.md``): ``optimize_for_inference`` keeps the tokenizer's
+convolution weights channels-last (same answers, faster on CPU). Opt-in fast modes that
+change pixels or tokens slightly: ``decode(..., region=mask)`` decodes only the token
+window around the answer, ``quantize_linears_int8`` swaps the ViT linears for dynamic
+int8 ones (CPU only). Reduced precision is the caller's ``model.to(dtype)``.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import torch
+from torch import nn
 
 from visprompt_core.config import ModelConfig
 from visprompt_core.model.mae import MaskedAutoencoderViT
 from visprompt_core.model.vqgan import VQGAN
 
+log = logging.getLogger(__name__)
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Context tokens decoded around the answer block by ``decode(..., region=...)``; the PSNR
+# of the answer against the full decode for each margin is in docs/performance.md.
+REGION_MARGIN = 3
 
 
 class MAEVQGAN(MaskedAutoencoderViT):
@@ -33,6 +48,35 @@ class MAEVQGAN(MaskedAutoencoderViT):
             self.pixel_mean.copy_(torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
             self.pixel_std.copy_(torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
+    # ------------------------------------------------------------------- inference
+
+    def optimize_for_inference(self) -> MAEVQGAN:
+        """Answer-preserving speed-ups, in place; call after the final ``.to(device, dtype)``.
+
+        The tokenizer's 4-D convolution weights go channels-last. Its activations already
+        are (the code lookup yields an NHWC view), so oneDNN stops reordering every weight
+        on every call. Same values; pixels agree with the contiguous layout to ~1e-5.
+        """
+        self.vae.to(memory_format=torch.channels_last)
+        return self
+
+    def quantize_linears_int8(self) -> MAEVQGAN:
+        """Opt-in fast mode (CPU, fp32): dynamic int8 for the ViT blocks' linears, in place.
+
+        The token head (``decoder_pred``) and the tokenizer stay in float. The model can no
+        longer be saved in the checkpoint layout or moved to CUDA afterwards.
+        """
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's deprecation notices
+            for blocks in (self.blocks, self.decoder_blocks):
+                quantize_dynamic(blocks, {nn.Linear}, dtype=torch.qint8, inplace=True)
+        log.info("ViT linears quantised to dynamic int8")
+        return self
+
+    # ------------------------------------------------------------------- stages
+
     def normalize(self, canvas: torch.Tensor) -> torch.Tensor:
         """[0, 1] canvas -> ImageNet-normalised MAE input, in the model's dtype."""
         dtype = self.patch_embed.proj.weight.dtype
@@ -48,8 +92,41 @@ class MAEVQGAN(MaskedAutoencoderViT):
         ids = self.vae.encode((canvas.float() * 2 - 1).to(dtype))
         return ids.flatten(1)
 
-    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, N) token ids -> (B, 3, H, W) float32 in [0, 1]."""
+    def decode(self, tokens: torch.Tensor, region: torch.Tensor | None = None,
+               margin: int = REGION_MARGIN) -> torch.Tensor:
+        """(B, N) token ids -> (B, 3, H, W) float32 in [0, 1].
+
+        ``region`` (opt-in fast mode): an (N,) or (B, N) bool patch mask, e.g. the answer
+        mask. Only the tokens in its bounding box, widened by ``margin`` tokens of context
+        on every side (clipped to the grid), go through the VQGAN decoder; pixels outside
+        that window are 0.5. Inside the region the pixels approximate the full decode: the
+        decoder's group norms and attention see the window instead of the whole grid.
+        """
         grid = round(tokens.shape[1] ** 0.5)
-        pixels = self.vae.decode_tokens(tokens.view(-1, grid, grid)).float()
-        return (pixels.clamp(-1, 1) + 1) / 2
+        ids = tokens.view(-1, grid, grid)
+        if region is None:
+            return self._to_unit(self.vae.decode_tokens(ids))
+        rows, cols = token_window(region, grid, margin)
+        part = self._to_unit(self.vae.decode_tokens(ids[:, rows, cols]))
+        p = part.shape[-1] // (cols.stop - cols.start)
+        out = part.new_full((ids.shape[0], part.shape[1], grid * p, grid * p), 0.5)
+        out[:, :, rows.start * p:rows.stop * p, cols.start * p:cols.stop * p] = part
+        return out
+
+    @staticmethod
+    def _to_unit(pixels: torch.Tensor) -> torch.Tensor:
+        return (pixels.float().clamp(-1, 1) + 1) / 2
+
+
+def token_window(region: torch.Tensor, grid: int, margin: int) -> tuple[slice, slice]:
+    """Bounding box of the True patches of an (N,) / (B, N) mask, widened by ``margin``."""
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    cells = region.reshape(-1, grid, grid).any(0)
+    if not bool(cells.any()):
+        raise ValueError("the decode region is empty")
+    rows = torch.nonzero(cells.any(1)).flatten()
+    cols = torch.nonzero(cells.any(0)).flatten()
+    r0, r1 = max(0, int(rows[0]) - margin), min(grid, int(rows[-1]) + 1 + margin)
+    c0, c1 = max(0, int(cols[0]) - margin), min(grid, int(cols[-1]) + 1 + margin)
+    return slice(r0, r1), slice(c0, c1)

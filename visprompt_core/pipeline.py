@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from visprompt_core.checkpoints import load_model_file
 from visprompt_core.errors import InputError
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.registry import resolve_model
+from visprompt_core.selection import MAX_POOL, select_examples
 from visprompt_core.upsample import choose_upscale, guided_upsample, is_mask_like
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class PromptRequest:
     upscale: str = "auto"
     tile: int = 512
     tile_overlap: float = 0.25
+    select: int | None = None
+    select_feature: str = "encoder"
     canvases: list[tuple[Arrangement, Pair]] = field(default_factory=list, repr=False)
 
     @property
@@ -83,8 +86,11 @@ class PromptRequest:
     def plan(self) -> list[tuple[Arrangement, Pair]]:
         """Validate and choose the canvases of this prompt."""
         n = len(self.examples)
-        if not 1 <= n <= MAX_PAIRS:
-            raise InputError(f"give 1 to {MAX_PAIRS} example pairs, got {n}")
+        limit = MAX_PAIRS if self.select is None else MAX_POOL
+        if not 1 <= n <= limit:
+            raise InputError(f"give 1 to {limit} example pairs, got {n}")
+        if self.select is not None and not 1 <= self.select <= MAX_PAIRS:
+            raise InputError(f"select must be 1..{MAX_PAIRS} pairs, got {self.select}")
         for i, pair in enumerate(self.examples):
             if len(pair) != 2 or not all(isinstance(im, Image.Image) for im in pair):
                 raise InputError(f"example pair {i + 1} must be two PIL images (input, output)")
@@ -103,7 +109,8 @@ class PromptRequest:
                 raise InputError(f"answer size {w}x{h} is out of range (1..16384)")
         choose_upscale(self.upscale, self.size)
         tiling.plan_tiles(self.size, self.tile, self.tile_overlap)
-        k = n if self.ensemble is None else int(self.ensemble)
+        pairs = n if self.select is None else min(n, self.select)
+        k = pairs if self.ensemble is None else int(self.ensemble)
         if not 1 <= k <= MAX_ENSEMBLE:
             raise InputError(f"ensemble must be 1..{MAX_ENSEMBLE} canvases, got {k}")
         combos = [(arr, pair) for arr in ARRANGEMENTS for pair in self.examples]
@@ -205,15 +212,17 @@ class VisualPrompter:
     def prompt(self, examples: Sequence[Pair], query: Image.Image,
                mask: Image.Image | None = None, ensemble: int | None = None,
                answer_size: tuple[int, int] | None = None, resample: str = "bicubic",
-               upscale: str = "auto") -> Image.Image:
+               upscale: str = "auto", select: int | None = None) -> Image.Image:
         """Answer one visual prompt (see ``PromptRequest``).
 
         upscale: how the 111-px answer reaches the answer size: "bicubic", "guided"
         (edge-aware, guided by the query), "tiled" (overlapping tiles of the query, each
         answered, blended) or "auto" (bicubic up to 222 px, guided above).
+        select: treat ``examples`` as a pool (up to 64 pairs) and use the ``select`` pairs
+        whose inputs are most similar to the query (``selection.select_examples``).
         """
         request = PromptRequest(list(examples), query, mask, ensemble, answer_size, resample,
-                                upscale)
+                                upscale, select=select)
         return self.prompt_batch([request])[0]
 
     @torch.inference_mode()
@@ -224,8 +233,8 @@ class VisualPrompter:
             return []
         jobs: list[PromptRequest] = []
         spans: list[tuple[int, list[cv.Box] | None]] = []
+        requests = [self._selected(req) for req in requests]
         for req in requests:
-            req.plan()
             if req.upscale_mode() == "tiled":
                 subs, boxes = _tile_jobs(req)
                 spans.append((len(jobs), boxes))
@@ -243,6 +252,17 @@ class VisualPrompter:
                                      cells[start:start + len(boxes)], boxes, req)
             answers.append(self._apply_mask(req, answer))
         return answers
+
+    def _selected(self, req: PromptRequest) -> PromptRequest:
+        """``req`` with its pool narrowed to the ``select`` most similar pairs (validated)."""
+        req.plan()
+        if req.select is None:
+            return req
+        chosen = select_examples(self, req.examples, req.query, req.select,
+                                 req.select_feature)
+        out = replace(req, examples=chosen, select=None, canvases=[])
+        out.plan()
+        return out
 
     def _answer_cells(self, jobs: Sequence[PromptRequest]) -> torch.Tensor:
         """(len(jobs), 3, 111, 111) answer cells on the CPU, one forward pass for all."""

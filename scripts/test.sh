@@ -30,8 +30,14 @@ echo "== installing Python packages"
 "$PY" -m pip install -q -e ".[dev]"
 
 echo "== ruff"
-"$VENV/bin/ruff" check .
+lint=0
+"$VENV/bin/ruff" check . || lint=$?
 
 echo "== pytest"
 export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
-"$PY" -m pytest tests -ra "$@"
+tests=0
+"$PY" -m pytest tests -ra "$@" || tests=$?
+
+[ "$lint" -eq 0 ] || echo "ruff found problems (exit $lint)"
+[ "$tests" -eq 0 ] || echo "pytest failed (exit $tests)"
+exit $(( lint != 0 || tests != 0 ))

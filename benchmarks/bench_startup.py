@@ -8,8 +8,10 @@ fp16), then starts a fresh Python process per measurement (warm disk: the files 
 written or read) that times ``import visprompt_core``, ``load_model_file`` (``assign``:
 the file's tensors become the parameters; ``copy``: allocate, then copy), building the
 fp32 ``VisualPrompter`` (+ ``optimize_for_inference``), and the first prompt; and reports
-the peak resident memory (``ru_maxrss``) after loading and after the first answer.
-Loaders alternate, ``--repeat`` rounds.
+the peak resident memory after loading and after the first answer. Peak memory is the
+process's ``VmHWM`` (``/proc/self/status``; file-backed pages of the memory-mapped weights
+count once touched): ``resource.getrusage().ru_maxrss`` would be wrong here, because Linux
+carries the parent's peak into a forked child. Loaders alternate, ``--repeat`` rounds.
 """
 
 from __future__ import annotations
@@ -17,13 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set (VmHWM), MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def child(path: str, mode: str, threads: int, prompt: bool) -> None:
@@ -40,7 +50,7 @@ def child(path: str, mode: str, threads: int, prompt: bool) -> None:
     prompter = VisualPrompter(model, device="cpu", dtype="fp32")
     prompter.model.optimize_for_inference()
     ready = time.perf_counter()
-    rss_ready = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_ready = peak_rss_mib()
     first = None
     if prompt:
         from bench_cpu_speed import sample_prompt
@@ -52,7 +62,7 @@ def child(path: str, mode: str, threads: int, prompt: bool) -> None:
     print(json.dumps({
         "import": imported - start, "load": loaded - imported, "prompter": ready - loaded,
         "ready": ready - start, "first_prompt": first, "rss_ready_mib": rss_ready,
-        "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_peak_mib": peak_rss_mib(),
         "torch_threads": torch.get_num_threads(),
     }))
 

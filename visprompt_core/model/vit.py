@@ -13,7 +13,7 @@ def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
     """(M,) positions -> (M, dim): [sin(p * w_k), cos(p * w_k)], w_k = 1/10000^(k/(dim/2))."""
     if dim % 2:
         raise ValueError(f"sin-cos embedding needs an even dimension, got {dim}")
-    omega = torch.arange(dim // 2, dtype=torch.float64) / (dim / 2.0)
+    omega = torch.arange(dim // 2, dtype=torch.float64, device="cpu") / (dim / 2.0)
     omega = 1.0 / 10000**omega
     angles = positions.double()[:, None] * omega[None, :]
     return torch.cat([angles.sin(), angles.cos()], dim=1)
@@ -23,15 +23,17 @@ def sincos_2d(dim: int, grid: int, cls_token: bool = True) -> torch.Tensor:
     """(1, [1 +] grid*grid, dim) table; first half of dims encodes the column, second the row.
 
     Row-major patch order (index = grid*row + col); the cls row, when present, is zero.
+    Always computed on the CPU, also inside ``torch.device("meta")``: building a model on
+    the meta device then skips ``arange``'s meta decomposition (seconds of imports).
     """
     if dim % 4:
         raise ValueError(f"2-D sin-cos embedding needs a multiple of 4, got {dim}")
-    coords = torch.arange(grid)
+    coords = torch.arange(grid, device="cpu")
     rows = coords.repeat_interleave(grid)
     cols = coords.repeat(grid)
     table = torch.cat([sincos_1d(dim // 2, cols), sincos_1d(dim // 2, rows)], dim=1)
     if cls_token:
-        table = torch.cat([torch.zeros(1, dim, dtype=table.dtype), table], dim=0)
+        table = torch.cat([torch.zeros(1, dim, dtype=table.dtype, device="cpu"), table], dim=0)
     return table.float().unsqueeze(0)
 
 

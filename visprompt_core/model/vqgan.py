@@ -172,7 +172,10 @@ class VectorQuantizer(nn.Module):
 
     def __init__(self, n_embed: int, embed_dim: int) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(n_embed, embed_dim)
+        weight = torch.empty(n_embed, embed_dim)
+        if not weight.is_meta:  # nn.Embedding's own N(0, 1) init; on meta, ``normal_``
+            nn.init.normal_(weight)  # would import torch's decompositions (~2 s)
+        self.embedding = nn.Embedding(n_embed, embed_dim, _weight=weight)
 
     def codes(self, z: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) -> (B, h, w) nearest code ids (distances in fp32, never autocast)."""

@@ -22,9 +22,13 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from visprompt_core.data.tasks import TASKS
+from visprompt_core import canvas as cv
+from visprompt_core.data.episodes import balanced_task_ids, episode_seed, generate_cells
+from visprompt_core.data.metrics import score
+from visprompt_core.data.tasks import TASK_NAMES, TASKS
 from visprompt_core.evaluation import arrangement_study
 from visprompt_core.pipeline import load_model
 
@@ -68,6 +72,64 @@ def quality(args: argparse.Namespace) -> None:
               f"{four[task] - one[task]:>+8.3f}")
 
 
+@torch.inference_mode()
+def several_pairs(args: argparse.Namespace) -> None:
+    """Four example pairs per episode: canvases over pairs (2x2 white), over pairs and the
+    transposed arrangement, and the 3x2 two-pair layout; probabilities averaged over
+    canvases that share the answer patches. 3x2 answers (74 px) are resized to 111 px."""
+    model = load_model(args.model, device="cpu", dtype="fp32").model
+    n = args.episodes * len(TASK_NAMES)
+    gen = torch.Generator().manual_seed(episode_seed("eval", 500))
+    ids = balanced_task_ids(gen, n, list(range(len(TASK_NAMES))))
+    inputs, outputs = generate_cells(gen, ids, 5)
+    names = ("1 pair, 1 canvas", "2 pairs, 2 canvases", "4 pairs, 4 canvases",
+             "2 pairs x (2x2, 2x2T), 4 canv.", "2 pairs on one 3x2 canvas",
+             "4 pairs on two 3x2 canvases")
+    sums = {k: dict.fromkeys(TASK_NAMES, 0.0) for k in names}
+    counts = dict.fromkeys(TASK_NAMES, 0)
+    m2, m3 = cv.LAYOUT_2X2.patch_mask(), cv.LAYOUT_3X2.patch_mask()
+    for s0 in range(0, n, args.batch):
+        sl = slice(s0, min(n, s0 + args.batch))
+        b = sl.stop - sl.start
+        x, y, tid = inputs[sl], outputs[sl], ids[sl]
+        q = x[:, 4]
+        c2 = torch.cat([cv.place_cells([x[:, i], y[:, i], q], cv.LAYOUT_2X2) for i in range(4)]
+                       + [cv.place_cells([x[:, i], y[:, i], q], cv.LAYOUT_2X2_T)
+                          for i in range(2)])
+        c3 = torch.cat([cv.place_cells([x[:, i], y[:, i], x[:, i + 1], y[:, i + 1], q],
+                                       cv.LAYOUT_3X2) for i in (0, 2)])
+        p2 = model.canvas_logits(c2, m2.expand(6 * b, -1)).softmax(-1).unflatten(0, (6, b))
+        p3 = model.canvas_logits(c3, m3.expand(2 * b, -1)).softmax(-1).unflatten(0, (2, b))
+
+        def answer(probs: torch.Tensor, canvas: torch.Tensor, layout: cv.Layout,
+                   mask: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+            tokens = torch.where(mask, probs.argmax(-1), first.argmax(-1))
+            cell = cv.crop_answer(cv.paste_answer(canvas, model.decode(tokens), mask), layout)
+            return F.interpolate(cell, size=(111, 111), mode="bilinear", align_corners=False)
+
+        base = c2[:b]
+        preds = {
+            names[0]: answer(p2[0], base, cv.LAYOUT_2X2, m2, p2[0]),
+            names[1]: answer(p2[:2].mean(0), base, cv.LAYOUT_2X2, m2, p2[0]),
+            names[2]: answer(p2[:4].mean(0), base, cv.LAYOUT_2X2, m2, p2[0]),
+            names[3]: answer(p2[[0, 1, 4, 5]].mean(0), base, cv.LAYOUT_2X2, m2, p2[0]),
+            names[4]: answer(p3[0], c3[:b], cv.LAYOUT_3X2, m3, p3[0]),
+            names[5]: answer(p3.mean(0), c3[:b], cv.LAYOUT_3X2, m3, p3[0]),
+        }
+        for name, pred in preds.items():
+            for t, v in zip(tid.tolist(), score(pred.clamp(0, 1), y[:, 4], tid).tolist()):
+                sums[name][TASK_NAMES[t]] += v
+        for t in tid.tolist():
+            counts[TASK_NAMES[t]] += 1
+    print(f"\nseveral example pairs ({args.episodes} x {len(TASK_NAMES)} episodes, 4 pairs "
+          f"each, evaluation seed index 500)")
+    print(f"{'variant':<32} {'mean IoU (mask)':>16} {'mean PSNR (image)':>18}")
+    for name in names:
+        per = {t: sums[name][t] / counts[t] for t in TASK_NAMES if counts[t]}
+        m_iou, m_psnr = means(per)
+        print(f"{name:<32} {m_iou:>16.3f} {m_psnr:>18.2f}")
+
+
 def cost(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads or torch.get_num_threads())
     prompter = load_model(args.model, device="cpu", dtype="fp32")
@@ -102,9 +164,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-pairs", action="store_true")
     args = parser.parse_args()
     if not args.skip_quality:
         quality(args)
+    if not args.skip_pairs:
+        several_pairs(args)
     cost(args)
 
 

@@ -24,9 +24,14 @@ from visprompt_core.model import MAEVQGAN
 
 COLUMNS = ("model", "ceiling", "copy_example_output", "copy_query")
 
-# Canvas variants for ensembled evaluation, in the order the pipeline adds them.
-EVAL_ARRANGEMENTS = ((cv.LAYOUT_2X2, 1.0), (cv.LAYOUT_2X2_T, 1.0), (cv.LAYOUT_2X2, 0.0),
+# Canvas variants for ensembled evaluation, in the order the pipeline adds them
+# (``pipeline.ARRANGEMENTS``).
+EVAL_ARRANGEMENTS = ((cv.LAYOUT_2X2, 1.0), (cv.LAYOUT_2X2, 0.0), (cv.LAYOUT_2X2_T, 1.0),
                      (cv.LAYOUT_2X2_T, 0.0))
+# The fixed numbering ``arrangement_study`` and benchmarks/bench_ensemble.py use:
+# 0 = 2x2 white, 1 = transposed 2x2 white, 2 = 2x2 black, 3 = transposed 2x2 black.
+STUDY_ARRANGEMENTS = ((cv.LAYOUT_2X2, 1.0), (cv.LAYOUT_2X2_T, 1.0), (cv.LAYOUT_2X2, 0.0),
+                      (cv.LAYOUT_2X2_T, 0.0))
 
 
 @dataclass
@@ -77,11 +82,13 @@ class EvalReport:
         return "\n".join(lines)
 
 
-def arrangement_canvases(episodes: EpisodeBatch, k: int) -> torch.Tensor:
+def arrangement_canvases(episodes: EpisodeBatch, k: int,
+                         arrangements: tuple[tuple[cv.Layout, float], ...] = EVAL_ARRANGEMENTS
+                         ) -> torch.Tensor:
     """(B*k, 3, S, S): each episode laid out in the first ``k`` arrangements, episode-major."""
     cells = [episodes.examples_in[:, 0], episodes.examples_out[:, 0], episodes.query]
     variants = [cv.place_cells(cells, layout, background=bg) for layout, bg in
-                EVAL_ARRANGEMENTS[:k]]
+                arrangements[:k]]
     return torch.stack(variants, dim=1).flatten(0, 1)
 
 
@@ -186,11 +193,11 @@ def arrangement_study(model: MAEVQGAN, variants: dict[str, tuple[tuple[int, ...]
                       ) -> dict[str, dict[str, float]]:
     """Mean score per family for each named (arrangement subset, rule) on the same episodes.
 
-    Arrangement indices refer to ``EVAL_ARRANGEMENTS``; every canvas goes through the MAE
+    Arrangement indices refer to ``STUDY_ARRANGEMENTS``; every canvas goes through the MAE
     once per episode and each variant only re-combines and decodes.
     """
     dev = next(model.parameters()).device
-    n_arr = len(EVAL_ARRANGEMENTS)
+    n_arr = len(STUDY_ARRANGEMENTS)
     sums = {name: dict.fromkeys(tasks, 0.0) for name in variants}
     counts = dict.fromkeys(tasks, 0)
     total, done, index = episodes_per_task * len(tasks), 0, seed_index
@@ -199,7 +206,7 @@ def arrangement_study(model: MAEVQGAN, variants: dict[str, tuple[tuple[int, ...]
         episodes = generate_batch(n, episode_seed("eval", index), device=dev,
                                   tasks=list(tasks))
         index += 1
-        flat = arrangement_canvases(episodes, n_arr)
+        flat = arrangement_canvases(episodes, n_arr, STUDY_ARRANGEMENTS)
         mask = episodes.layout.patch_mask().to(dev)
         with torch.inference_mode():
             logits = model.canvas_logits(flat, mask.expand(flat.shape[0], -1))

@@ -142,3 +142,17 @@ def test_int8_mode_quantises_the_block_linears_only() -> None:
     with torch.inference_mode():
         logits = model.canvas_logits(canvases(2), MASK.expand(2, -1))
     assert logits.shape == (2, 196, 64) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small"])
+def test_in_place_inference_decode_equals_the_autograd_decode(preset: str) -> None:
+    """Without autograd the tokenizer reuses temporaries; the values stay bit-identical."""
+    model = build(preset)
+    tokens = torch.randint(0, model.cfg.vocab_size, (2, 196),
+                           generator=torch.Generator().manual_seed(4))
+    with torch.enable_grad():
+        graph = model.decode(tokens)
+        assert graph.requires_grad
+    with torch.inference_mode():
+        fast = model.decode(tokens)
+    assert torch.equal(graph.detach(), fast)

@@ -20,6 +20,20 @@ def group_norm(channels: int) -> nn.GroupNorm:
                         affine=True)
 
 
+# Without autograd (inference), activations and residual sums reuse the fresh tensor they
+# are computed from: the same values bit for bit, fewer large allocations (~4% of a
+# decode on the CPU, docs/performance.md). With autograd they stay out of place.
+
+
+def swish(x: torch.Tensor) -> torch.Tensor:
+    return F.silu(x, inplace=not torch.is_grad_enabled())
+
+
+def residual(x: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
+    """x + fresh, written into ``fresh`` (a temporary) when no gradient is recorded."""
+    return x + fresh if torch.is_grad_enabled() else fresh.add_(x)
+
+
 class ResnetBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
@@ -30,11 +44,11 @@ class ResnetBlock(nn.Module):
         self.nin_shortcut = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(F.silu(self.norm2(h)))
+        h = self.conv1(swish(self.norm1(x)))
+        h = self.conv2(swish(self.norm2(h)))
         if self.nin_shortcut is not None:
             x = self.nin_shortcut(x)
-        return x + h
+        return residual(x, h)
 
 
 class AttnBlock(nn.Module):
@@ -54,7 +68,7 @@ class AttnBlock(nn.Module):
         q, k, v = (conv(n).reshape(b, 1, c, h * w).transpose(2, 3)
                    for conv in (self.q, self.k, self.v))
         out = F.scaled_dot_product_attention(q, k, v)  # scale c**-0.5
-        return x + self.proj_out(out.transpose(2, 3).reshape(b, c, h, w))
+        return residual(x, self.proj_out(out.transpose(2, 3).reshape(b, c, h, w)))
 
 
 class Downsample(nn.Module):
@@ -135,7 +149,7 @@ class Encoder(nn.Module):
         for level in self.down:
             h = level(h)
         h = self.mid(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(swish(self.norm_out(h)))
 
 
 class Decoder(nn.Module):
@@ -164,7 +178,7 @@ class Decoder(nn.Module):
         h = self.mid(self.conv_in(z))
         for level in reversed(self.up):
             h = level(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(swish(self.norm_out(h)))
 
 
 class VectorQuantizer(nn.Module):

@@ -3,6 +3,7 @@
     python benchmarks/bench_cpu_speed.py                       # published size, random weights
     python benchmarks/bench_cpu_speed.py --preset small --repeat 5
     python benchmarks/bench_cpu_speed.py --model default
+    python benchmarks/bench_cpu_speed.py --against 9eff7ae --threads 1   # code before/after
 
 Variants run alternately in one process on the same weights and the same prompt, so the
 ratios share the machine's load (printed before and after). For every variant it checks
@@ -10,16 +11,29 @@ that the answer tokens equal the reference's and prints the largest answer-pixel
 difference (in 1/255 steps). ``ref`` = the model as loaded, torch's default threads;
 ``cl`` = ``optimize_for_inference()`` (channels-last tokenizer weights); ``tN`` = N
 intra-op threads for the call (``cpu_threads``).
+
+``--against REV``: instead, fresh processes alternate between the package as it was at git
+revision REV (torch's default threads, no options) and the working tree (each
+``--threads`` value, ``optimize_for_inference``), same random weights and prompt; prints
+the median prompt time of each and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import io
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from PIL import Image
@@ -106,8 +120,78 @@ def report(times: dict[str, list[float]], base: str) -> None:
     for name, values in times.items():
         med = statistics.median(values)
         runs = " ".join(f"{v:.2f}" for v in values)
-        print(f"  {name:<14} median {med * 1000:8.0f} ms   x{ref / med:4.2f} vs {base}   "
+        print(f"  {name:<18} median {med * 1000:8.0f} ms   x{ref / med:4.2f} vs {base}   "
               f"[{runs}] s")
+
+
+# Runs in a fresh process against either tree; only API present in both revisions.
+_CHILD = """
+import json, time
+import torch
+from PIL import Image
+{sample_prompt}
+from visprompt_core.config import PRESETS
+from visprompt_core.model import MAEVQGAN
+from visprompt_core.model.vit import sincos_2d
+from visprompt_core.pipeline import VisualPrompter
+with torch.device("meta"):
+    model = MAEVQGAN(PRESETS[{preset!r}])
+model = model.to_empty(device="cpu")
+model.reset_constants()
+gen = torch.Generator().manual_seed(0)
+with torch.no_grad():
+    for name, p in model.named_parameters():
+        if "norm" in name and name.endswith("weight"):
+            p.fill_(1.0)
+        elif name.endswith("bias"):
+            p.zero_()
+        else:
+            p.normal_(0, 0.02, generator=gen)
+    cfg = PRESETS[{preset!r}].mae
+    model.pos_embed.copy_(sincos_2d(cfg.embed_dim, cfg.grid))
+    model.decoder_pos_embed.copy_(sincos_2d(cfg.decoder_embed_dim, cfg.grid))
+prompter = VisualPrompter(model.eval(), device="cpu", dtype="fp32")
+if {threads!r} is not None:
+    torch.set_num_threads({threads!r})
+if {optimize!r}:
+    prompter.model.optimize_for_inference()
+pair, query = sample_prompt()
+times = []
+for i in range({warmup} + {repeat}):
+    start = time.perf_counter()
+    prompter.prompt([pair], query)
+    times.append(time.perf_counter() - start)
+print(json.dumps(times[{warmup}:]))
+"""
+
+
+def against(rev: str, preset: str, threads: list[int], rounds: int, warmup: int,
+            repeat: int) -> None:
+    """Alternate fresh processes: the package at ``rev`` vs the working tree."""
+    root = Path(__file__).resolve().parents[1]
+    source = inspect.getsource(sample_prompt)
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "-C", str(root), "archive", rev, "visprompt_core"],
+                                 capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        trees: dict[str, tuple[str, int | None, bool]] = {f"{rev} (default)": (tmp, None, False)}
+        for n in threads:
+            trees[f"working tree t{n}"] = (str(root), n, True)
+        times: dict[str, list[float]] = {name: [] for name in trees}
+        for _ in range(rounds):
+            for name, (path, n, optimize) in trees.items():
+                code = _CHILD.format(sample_prompt=source, preset=preset, threads=n,
+                                     optimize=optimize, warmup=warmup, repeat=repeat)
+                env = {**os.environ, "PYTHONPATH": path}
+                out = subprocess.run([sys.executable, "-c", code], env=env, cwd=path,
+                                     capture_output=True, text=True)
+                if out.returncode:
+                    raise SystemExit(f"{name} failed:\n{out.stderr[-2000:]}")
+                times[name] += json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\n{preset} (random weights), PIL in -> PIL out, {rounds} alternating rounds of "
+          f"{repeat} prompts per tree")
+    report(times, f"{rev} (default)")
 
 
 def main() -> None:
@@ -119,9 +203,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2],
                         help="thread counts to try on the optimised path")
+    parser.add_argument("--against", metavar="REV", help="compare with the code at a git rev")
+    parser.add_argument("--rounds", type=int, default=2, help="with --against")
     args = parser.parse_args()
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"default threads {torch.get_num_threads()}; {load_line()}")
+    if args.against:
+        against(args.against, args.preset, args.threads, args.rounds, args.warmup, args.repeat)
+        print(load_line())
+        return
 
     if args.model:
         base_model = load_model(args.model, device="cpu", dtype="fp32").model

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -257,7 +258,9 @@ def load_model_file(path: str | Path, assign: bool = True) -> tuple[ModelConfig,
     The model is float32. With ``assign`` (default) the file's tensors become the
     parameters: a float32 safetensors file is used in place through its copy-on-write
     memory map (no copy; pages are read on first use), other dtypes are converted once.
-    ``assign=False`` allocates the parameters and copies into them (the older path).
+    On Windows, where a mapped file cannot be replaced while in use, the tensors are
+    copied out of the map. ``assign=False`` allocates the parameters and copies into
+    them (the older path).
     """
     from visprompt_core.model import MAEVQGAN
 
@@ -271,7 +274,8 @@ def load_model_file(path: str | Path, assign: bool = True) -> tuple[ModelConfig,
         return cfg, model
     check_state_dict(model, state, path)
     expected = model.state_dict()
-    state = {k: v.to(expected[k].dtype) for k, v in state.items()}
+    private = os.name == "nt"  # release the file: copy instead of keeping the map
+    state = {k: v.to(expected[k].dtype, copy=private) for k, v in state.items()}
     model.load_state_dict(state, strict=True, assign=True)
     _materialize_meta_buffers(model)
     model.reset_constants()

@@ -156,3 +156,12 @@ def test_in_place_inference_decode_equals_the_autograd_decode(preset: str) -> No
     with torch.inference_mode():
         fast = model.decode(tokens)
     assert torch.equal(graph.detach(), fast)
+
+
+def test_optimised_model_saves_and_reloads_the_same_weights(tmp_path: Path) -> None:
+    model = build("tiny")
+    fast = twin(model).optimize_for_inference()
+    path = save_model(fast, PRESETS["tiny"], tmp_path / "fast.safetensors")
+    _, loaded = load_model_file(path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key

@@ -61,7 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     mask = _open_image(args.mask) if args.mask else None
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     answer = model.prompt(pairs, query, mask=mask, ensemble=args.ensemble,
-                          answer_size=args.answer_size, resample=args.resize_filter)
+                          answer_size=args.answer_size, resample=args.resize_filter,
+                          upscale=args.upscale, select=args.select)
     _save_image(answer, args.output)
     print(f"wrote {args.output} ({answer.size[0]}x{answer.size[1]}, {answer.mode})")
     return 0
@@ -168,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Transform QUERY the way each example INPUT became its "
                                      "OUTPUT; the answer has the query's size.")
     run.add_argument("--example", nargs="+", required=True, metavar="FILE",
-                     help="example pairs as INPUT OUTPUT [INPUT OUTPUT ...] (1-8 pairs)")
+                     help="example pairs as INPUT OUTPUT [INPUT OUTPUT ...] (1-8 pairs; "
+                          "up to 64 with --select)")
     run.add_argument("--query", required=True, help="the image to transform")
     run.add_argument("--mask", help="optional mask image (query size): white = apply the "
                                     "answer there; the output is RGBA, transparent elsewhere")
@@ -177,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="number of canvases to combine (default: one per example pair)")
     run.add_argument("--answer-size", type=_size, default=None, metavar="WxH",
                      help="answer size (default: the query's size)")
+    run.add_argument("--upscale", default="auto",
+                     choices=["auto", "bicubic", "guided", "tiled"],
+                     help="how the 111-px answer reaches the answer size: guided by the "
+                          "query (edge-aware), tiled (query cut into overlapping tiles), "
+                          "bicubic, or auto (bicubic up to 222 px, guided above)")
+    run.add_argument("--select", type=int, default=None, metavar="K",
+                     help="treat the examples as a pool (up to 64 pairs) and use the K "
+                          "whose inputs look most like the query")
     run.add_argument("--resize-filter", default="bicubic",
                      choices=["bicubic", "bilinear", "nearest", "lanczos", "box"],
                      help="filter for resizing cells and the answer")

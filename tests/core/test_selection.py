@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -74,3 +76,21 @@ def test_prompt_with_a_pool(tiny_prompter: VisualPrompter) -> None:
         tiny_prompter.prompt(pool, query)  # 12 pairs without select
     with pytest.raises(InputError):
         tiny_prompter.prompt_batch([PromptRequest(pool, query, select=9)])
+
+
+def test_cli_run_with_pool_and_upscale(tiny_file: Path, tmp_path: Path) -> None:
+    from visprompt_core import cli
+
+    files = []
+    for i in range(10):
+        for j, colour in enumerate(((i * 20, 0, 0), (0, 0, 0))):
+            path = tmp_path / f"p{i}_{j}.png"
+            flat(colour).save(path)
+            files.append(str(path))
+    query = tmp_path / "q.png"
+    flat((200, 0, 0), 300).save(query)
+    out = tmp_path / "a.png"
+    code = cli.main(["run", "--example", *files, "--query", str(query), "-o", str(out),
+                     "--select", "2", "--upscale", "guided", "--model", str(tiny_file),
+                     "--device", "cpu"])
+    assert code == 0 and Image.open(out).size == (300, 300)

@@ -97,10 +97,11 @@ def guided_upsample(answer: torch.Tensor, guide: torch.Tensor, radius: int = 2,
     low_guide = _resize(guide, tuple(answer.shape[-2:]), "area")
     a, b = guided_coefficients(low_guide, answer, radius, eps)
     size = tuple(guide.shape[-2:])
-    bsz, c = a.shape[:2]
-    a_full = _resize(a.flatten(1, 2), size, "bilinear").view(bsz, c, 3, *size)
-    b_full = _resize(b, size, "bilinear")
-    out = (a_full * guide[:, None]).sum(2) + b_full
+    # One full-resolution coefficient plane at a time: a 4k answer stays ~100 MB.
+    out = _resize(b, size, "bilinear")
+    for k in range(3):
+        out = out + _resize(a[:, :, k], size, "bilinear") * guide[:, k:k + 1]
+    bsz = answer.shape[0]
     mask_like = is_mask_like(answer) if snap is None else torch.full((bsz,), bool(snap))
     if bool(mask_like.any()):
         grey = out.mean(1, keepdim=True)

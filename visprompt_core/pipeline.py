@@ -186,6 +186,7 @@ class VisualPrompter:
         self.model.reset_constants()
         self.model.pixel_mean = self.model.pixel_mean.float()
         self.model.pixel_std = self.model.pixel_std.float()
+        self.model.optimize_for_inference()
         self._mask_cache: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------ lower-level path

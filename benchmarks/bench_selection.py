@@ -5,7 +5,8 @@
 For every query (held-out evaluation seeds, all families balanced) the pool holds
 --own pairs of the query's own episode (same task and parameters) and --pool minus
 --own pairs from episodes of other families. One pair is chosen by: the encoder feature,
-the pixel feature, a seeded random pick, and (for reference) the query's own first pair.
+the pixel feature, both similarities averaged, a seeded random pick, and (for reference)
+the query's own first pair.
 The answer (111 px) is scored like ``visprompt eval``: mean IoU over mask-like families,
 mean PSNR (dB) over image-like ones, plus how often the chosen pair shows the right task.
 """
@@ -25,7 +26,7 @@ from visprompt_core.data.tasks import TASK_NAMES, TASKS
 from visprompt_core.pipeline import PromptRequest, load_model
 from visprompt_core.selection import rank_examples
 
-METHODS = ("encoder", "pixels", "random", "own pair (oracle)")
+METHODS = ("encoder", "pixels", "both", "random", "own pair (oracle)")
 
 
 def main() -> None:
@@ -59,6 +60,7 @@ def main() -> None:
         chosen = {
             "encoder": rank_examples(prompter, pairs, query, "encoder")[0],
             "pixels": rank_examples(None, pairs, query, "pixels")[0],
+            "both": rank_examples(prompter, pairs, query, "both")[0],
             "random": rng.randrange(len(pool)),
             "own pair (oracle)": next(k for k, p in enumerate(pool) if p[2]),
         }

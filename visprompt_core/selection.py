@@ -9,6 +9,7 @@ Two features, compared by cosine similarity between the query and each example *
   query), and the patch tokens are averaged. One batched encoder pass for the whole pool.
 * ``"pixels"``: a cheap image feature: an 8x8 thumbnail (mean removed) and a joint RGB
   colour histogram (4 bins per channel), each L2-normalised, concatenated.
+* ``"both"``: the two similarities averaged.
 
 Ties keep the pool's order, so selection is deterministic.
 """
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FEATURES = ("encoder", "pixels")
+FEATURES = ("encoder", "pixels", "both")
 MAX_POOL = 64
 
 
@@ -83,13 +84,15 @@ def rank_examples(prompter: VisualPrompter | None, pool: Sequence[Pair],
     if len(pool) > MAX_POOL:
         raise InputError(f"an example pool holds at most {MAX_POOL} pairs, got {len(pool)}")
     images = [pair[0] for pair in pool] + [query]
-    if feature == "encoder":
-        if prompter is None:
-            raise InputError("the encoder feature needs a model")
+    if feature != "pixels" and prompter is None:
+        raise InputError(f"the {feature} feature needs a model")
+    sims = torch.zeros(len(pool))
+    if feature in ("encoder", "both"):
         feats = encoder_features(prompter, images)
-    else:
+        sims += feats[:-1] @ feats[-1]
+    if feature in ("pixels", "both"):
         feats = pixel_features(images)
-    sims = feats[:-1] @ feats[-1]
+        sims += feats[:-1] @ feats[-1]
     order = sorted(range(len(pool)), key=lambda i: (-float(sims[i]), i))
     log.debug("selection %s: similarities %s", feature, [round(float(s), 3) for s in sims])
     return order

@@ -50,6 +50,7 @@ def test_encoder_feature(tiny_prompter: VisualPrompter) -> None:
     assert float(feats[0] @ feats[1]) > float(feats[0] @ feats[2])
     pool = [(images[2], images[2]), (images[1], images[1])]
     assert rank_examples(tiny_prompter, pool, images[0], "encoder") == [1, 0]
+    assert rank_examples(tiny_prompter, pool, images[0], "both") == [1, 0]
 
 
 def test_select_validation(tiny_prompter: VisualPrompter) -> None:
@@ -59,8 +60,9 @@ def test_select_validation(tiny_prompter: VisualPrompter) -> None:
         select_examples(tiny_prompter, pool, flat((0, 0, 0)), 0)
     with pytest.raises(InputError):
         rank_examples(tiny_prompter, pool, flat((0, 0, 0)), "clip")
-    with pytest.raises(InputError):
-        rank_examples(None, pool, flat((0, 0, 0)), "encoder")
+    for feature in ("encoder", "both"):
+        with pytest.raises(InputError):
+            rank_examples(None, pool, flat((0, 0, 0)), feature)
 
 
 def test_prompt_with_a_pool(tiny_prompter: VisualPrompter) -> None:

@@ -85,7 +85,7 @@ class PromptRequest:
     tile: int = 512
     tile_overlap: float = 0.25
     select: int | None = None
-    select_feature: str = "encoder"
+    select_feature: str = "pixels"
     canvases: list[tuple[Arrangement, Pair]] = field(default_factory=list, repr=False)
 
     @property

@@ -40,7 +40,7 @@ from visprompt_core import canvas as cv
 from visprompt_core import tiling
 from visprompt_core.checkpoints import load_model_file
 from visprompt_core.errors import InputError
-from visprompt_core.model import MAEVQGAN
+from visprompt_core.model import MAEVQGAN, cpu_threads
 from visprompt_core.registry import resolve_model
 from visprompt_core.selection import MAX_POOL, select_examples
 from visprompt_core.upsample import choose_upscale, guided_upsample, is_mask_like
@@ -178,7 +178,15 @@ class VisualPrompter:
     """A loaded MAE-VQGAN on one device, ready to answer visual prompts."""
 
     def __init__(self, model: MAEVQGAN, name: str = "model", device: str = "cpu",
-                 dtype: str | torch.dtype | None = None) -> None:
+                 dtype: str | torch.dtype | None = None, threads: int | None = None,
+                 fast_decode: bool = False) -> None:
+        """``threads``: CPU threads for model work (None: torch's setting; 1 is faster on a
+        busy 2-core machine, docs/performance.md). ``fast_decode`` (opt-in, lossy): decode
+        only the answer region of the token grid plus a margin of context tokens."""
+        if threads is not None and threads < 1:
+            raise InputError(f"threads must be >= 1, got {threads}")
+        self.threads = threads
+        self.fast_decode = fast_decode
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
         self.name = name
@@ -201,18 +209,25 @@ class VisualPrompter:
         """(B, 3, 224, 224) in [0, 1], (N,) or (B, N) bool -> (B, N, vocab) float32."""
         canvases = canvases.to(self.device)
         mask = patch_mask.to(self.device)
+        with cpu_threads(self.threads):
+            return self._logits(canvases, mask)
+
+    def _logits(self, canvases: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if mask.dim() == 1:
             mask = mask.expand(canvases.shape[0], -1)
         return self.model.canvas_logits(canvases, mask)
 
     @torch.inference_mode()
     def tokenize(self, canvases: torch.Tensor) -> torch.Tensor:
-        return self.model.tokenize(canvases.to(self.device))
+        with cpu_threads(self.threads):
+            return self.model.tokenize(canvases.to(self.device))
 
     @torch.inference_mode()
-    def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, N) -> (B, 3, 224, 224) float32 in [0, 1]."""
-        return self.model.decode(tokens.to(self.device))
+    def decode_tokens(self, tokens: torch.Tensor, region: torch.Tensor | None = None
+                      ) -> torch.Tensor:
+        """(B, N) -> (B, 3, 224, 224) float32 in [0, 1]; ``region``: decode only around it."""
+        with cpu_threads(self.threads):
+            return self.model.decode(tokens.to(self.device), region=region)
 
     @torch.inference_mode()
     def complete(self, canvases: torch.Tensor, patch_mask: torch.Tensor
@@ -287,7 +302,7 @@ class VisualPrompter:
         mask = self.patch_mask(layout)
         logits = self.logits(canvases, mask)
         tokens = self._combine(logits, owners, len(jobs), mask)
-        decoded = self.decode_tokens(tokens)
+        decoded = self.decode_tokens(tokens, region=mask if self.fast_decode else None)
         firsts = [owners.index(i) for i in range(len(jobs))]
         pasted = cv.paste_answer(canvases[firsts].to(self.device).float(), decoded, mask)
         return cv.crop_answer(pasted, layout).cpu()
@@ -370,10 +385,12 @@ class VisualPrompter:
 
 
 def load_model(name_or_path: str = "default", device: str = "auto",
-               dtype: str | torch.dtype | None = None) -> VisualPrompter:
+               dtype: str | torch.dtype | None = None, threads: int | None = None,
+               fast_decode: bool = False) -> VisualPrompter:
     """Load a model by name (``default``, a downloaded published model) or file path."""
     name, path = resolve_model(name_or_path)
     _, model = load_model_file(path)
-    prompter = VisualPrompter(model, name=name, device=device, dtype=dtype)
+    prompter = VisualPrompter(model, name=name, device=device, dtype=dtype, threads=threads,
+                              fast_decode=fast_decode)
     log.info("loaded %s from %s on %s (%s)", name, path, prompter.device, prompter.dtype)
     return prompter

@@ -11,6 +11,7 @@ from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core.errors import InputError, ModelNotFoundError
+from visprompt_core.model import MAEVQGAN
 from visprompt_core.pipeline import PromptRequest, VisualPrompter, load_model
 
 
@@ -132,3 +133,18 @@ def test_load_model_by_path_and_unknown_name(tiny_file: Path) -> None:
         load_model("no-such-model")
     with pytest.raises(ModelNotFoundError, match="no such model file"):
         load_model("/nonexistent/file.safetensors")
+
+
+def test_thread_option_and_fast_decode(tiny_model: MAEVQGAN) -> None:
+    pair = (noise((64, 64), 1), noise((64, 64), 2))
+    query = noise((111, 111), 3)
+    default = VisualPrompter(tiny_model, device="cpu")
+    one_thread = VisualPrompter(tiny_model, device="cpu", threads=1)
+    fast = VisualPrompter(tiny_model, device="cpu", fast_decode=True)
+    a = np.asarray(default.prompt([pair], query), dtype=int)
+    b = np.asarray(one_thread.prompt([pair], query), dtype=int)
+    c = np.asarray(fast.prompt([pair], query), dtype=int)
+    assert np.abs(a - b).max() <= 1  # same tokens; summation order may move a level
+    assert a.shape == c.shape  # fast decode: same tokens, context cropped (lossy)
+    with pytest.raises(InputError, match="threads"):
+        VisualPrompter(tiny_model, device="cpu", threads=0)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from server_helpers import Answer, ServerProcess, decode_answer, prompt_body, start_server
 
-SLOW = {"ensemble": 16}  # 16 canvases: about a second per prompt on a laptop CPU
+SLOW = {"ensemble": 16}  # 16 canvases: 0.1-1 s per prompt on a 2-core CPU, load-dependent
+HEAVY = {**SLOW, "answer_size": [4096, 4096], "upscale": "guided"}
 
 
 def assert_close(a: np.ndarray, b: np.ndarray) -> None:
@@ -88,7 +89,8 @@ def wait_state(srv: ServerProcess, job_id: str, states: set[str], limit: float =
 
 
 def test_queue_full_answers_429(small: ServerProcess) -> None:
-    bodies = [prompt_body(seed=i, **SLOW) for i in range(10)]
+    # The first prompt keeps the worker busy long enough for the queue to fill up.
+    bodies = [prompt_body(seed=i, **(HEAVY if i == 0 else SLOW)) for i in range(10)]
     with ThreadPoolExecutor(10) as pool:
         answers = list(pool.map(lambda b: small.request("POST", "/v1/prompt", b), bodies))
     statuses = sorted(a.status for a in answers)
@@ -101,7 +103,7 @@ def test_queue_full_answers_429(small: ServerProcess) -> None:
 
 
 def test_cancel_queued_and_running_jobs(small: ServerProcess) -> None:
-    running = small.request("POST", "/v1/jobs", prompt_body(seed=1, **SLOW)).json()["id"]
+    running = small.request("POST", "/v1/jobs", prompt_body(seed=1, **HEAVY)).json()["id"]
     queued = small.request("POST", "/v1/jobs", prompt_body(seed=2, **SLOW)).json()["id"]
     assert wait_state(small, running, {"running", "done"})["state"] == "running"
     assert small.request("GET", f"/v1/jobs/{queued}").json()["state"] == "queued"
@@ -137,7 +139,7 @@ def test_progress_reported(small: ServerProcess) -> None:
 
 
 def test_client_disconnect_cancels(small: ServerProcess) -> None:
-    blocker = small.request("POST", "/v1/jobs", prompt_body(seed=5, **SLOW)).json()["id"]
+    blocker = small.request("POST", "/v1/jobs", prompt_body(seed=5, **HEAVY)).json()["id"]
     body = json.dumps(prompt_body(seed=6, **SLOW)).encode()
     conn = http.client.HTTPConnection(small.host, small.port, timeout=30)
     conn.request(
@@ -182,7 +184,9 @@ def test_body_too_large_chunked(small: ServerProcess) -> None:
 def test_timeout(tmp_path_factory: pytest.TempPathFactory) -> None:
     srv = start_server(tmp_path_factory.mktemp("timeout"), "--timeout", "0.3", "--max-batch", "1")
     try:
-        job = srv.request("POST", "/v1/jobs", prompt_body(seed=1, **SLOW)).json()["id"]
+        # The running job must clearly outlast the 0.3 s limit on any CPU: 16 canvases plus
+        # a 4096x4096 guided answer take ~2 s on a quiet 2-core machine.
+        job = srv.request("POST", "/v1/jobs", prompt_body(seed=1, **HEAVY)).json()["id"]
         answer = srv.request("POST", "/v1/prompt", prompt_body(seed=2, **SLOW))
         assert (answer.status, answer.code) == (504, "timeout")
         status = wait_state(srv, job, {"done", "failed"})

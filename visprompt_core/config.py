@@ -134,9 +134,3 @@ PRESETS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(MAE_TINY, VQGAN_TINY),
 }
 
-
-def preset(name: str) -> ModelConfig:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise CheckpointError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}") from None

@@ -62,12 +62,6 @@ class TrainConfig:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def autocast(device: torch.device) -> torch.autocast:
     """bf16 autocast on CUDA; a disabled context on CPU (fp32 training)."""
     if device.type == "cuda":

@@ -12,7 +12,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from visprompt_core import canvas as cv
 from visprompt_core.checkpoints import load_into, read_safetensors, save_model
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.model.vqgan import VQGAN
@@ -128,12 +127,3 @@ def train_mae(cfg: TrainConfig, tokenizer: VQGAN, echo: object = None,
                {"trained_steps": str(step)})
     return model
 
-
-def answer_token_accuracy(model: MAEVQGAN, canvases: torch.Tensor, layout: cv.Layout
-                          ) -> float:
-    """Share of answer-cell tokens predicted exactly (a quick held-out check)."""
-    with torch.no_grad():
-        targets = model.tokenize(canvases)
-        mask = layout.patch_mask().to(canvases.device).expand(canvases.shape[0], -1)
-        pred = model.canvas_logits(canvases, mask).argmax(-1)
-    return (pred[mask] == targets[mask]).float().mean().item()

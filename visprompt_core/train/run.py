@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from visprompt_core.evaluation import evaluate_model
-from visprompt_core.train.common import TrainConfig, pick_device
+from visprompt_core.pipeline import pick_device
+from visprompt_core.train.common import TrainConfig
 from visprompt_core.train.mae import train_mae
 from visprompt_core.train.tokenizer import train_tokenizer
 

@@ -104,7 +104,8 @@ def several_pairs(args: argparse.Namespace) -> None:
         def answer(probs: torch.Tensor, canvas: torch.Tensor, layout: cv.Layout,
                    mask: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
             tokens = torch.where(mask, probs.argmax(-1), first.argmax(-1))
-            cell = cv.crop_answer(cv.paste_answer(canvas, model.decode(tokens), mask), layout)
+            decoded = model.decode(model.context_tokens(canvas, tokens, mask))
+            cell = cv.crop_answer(cv.paste_answer(canvas, decoded, mask), layout)
             return F.interpolate(cell, size=(111, 111), mode="bilinear", align_corners=False)
 
         base = c2[:b]

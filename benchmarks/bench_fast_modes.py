@@ -80,7 +80,8 @@ def run(model: MAEVQGAN, canvases: torch.Tensor, margin: int | None
     mask = MASK.expand(canvases.shape[0], -1)
     tokens = model.canvas_logits(canvases, mask).argmax(-1)
     region = None if margin is None else MASK
-    decoded = model.decode(tokens, region=region, margin=margin or 0)
+    decoded = model.decode(model.context_tokens(canvases, tokens, MASK), region=region,
+                           margin=margin or 0)
     pasted = cv.paste_answer(canvases, decoded, MASK)
     return tokens[:, MASK], cv.crop_answer(pasted, cv.LAYOUT_2X2)
 

@@ -72,6 +72,9 @@ def bench(args: argparse.Namespace, device: str) -> None:
                                             args.warmup, args.repeat, sync),
         "  MAE logits": timed(lambda: prompter.logits(canvas, mask), args.warmup,
                               args.repeat, sync),
+        "  context tokens": timed(  # a tokenizer encode when decode_context="encoded"
+            lambda: prompter.with_context(canvas, tokens, mask), args.warmup, args.repeat,
+            sync),
         "  VQGAN decode": timed(lambda: prompter.decode_tokens(tokens), args.warmup,
                                 args.repeat, sync),
     }

@@ -20,6 +20,7 @@ import logging
 import os
 import pickle
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +242,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, dtype: str = "fp32",
     cfg, state = read_checkpoint(src)
     if vqgan is not None:
         vq_cfg, vq_state = read_taming_vqgan(vqgan, vqgan_yaml)
-        cfg = ModelConfig(cfg.mae, vq_cfg)
+        cfg = replace(cfg, vqgan=vq_cfg)
         state = {k: v for k, v in state.items() if not k.startswith("vae.")}
         state.update({f"vae.{k}": v for k, v in vq_state.items()})
     with torch.device("meta"):

@@ -58,13 +58,27 @@ class VQGANConfig:
         return 2 ** (len(self.ch_mult) - 1)
 
 
+# Which tokens surround the predicted answer patches when a canvas is decoded:
+# "predicted": the MAE's argmax on every patch (the published recipe; no extra pass).
+# "encoded": the tokenizer's own tokens of the visible canvas (one tokenizer encode more);
+# the embedded default model was measured better this way (docs/model_card.md).
+DECODE_CONTEXTS = ("predicted", "encoded")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     mae: MAEConfig = field(default_factory=MAEConfig)
     vqgan: VQGANConfig = field(default_factory=VQGANConfig)
+    decode_context: str = "predicted"
+
+    def __post_init__(self) -> None:
+        if self.decode_context not in DECODE_CONTEXTS:
+            raise ValueError(f"decode_context must be one of {DECODE_CONTEXTS}, "
+                             f"got {self.decode_context!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mae": asdict(self.mae), "vqgan": asdict(self.vqgan)}
+        return {"mae": asdict(self.mae), "vqgan": asdict(self.vqgan),
+                "decode_context": self.decode_context}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -72,8 +86,15 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         try:
+            unknown = set(data) - {"mae", "vqgan", "decode_context"}
+            if unknown:
+                raise ValueError(f"unknown ModelConfig fields {sorted(unknown)}")
             mae = _build(MAEConfig, data["mae"])
             vq = _build(VQGANConfig, data["vqgan"])
+            context = data.get("decode_context", "predicted")
+            if context not in DECODE_CONTEXTS:
+                raise ValueError(f"decode_context must be one of {DECODE_CONTEXTS}, "
+                                 f"got {context!r}")
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"invalid model config: {exc}") from exc
         if vq.downsample_factor != mae.patch_size:
@@ -85,7 +106,7 @@ class ModelConfig:
             raise CheckpointError(
                 f"tokenizer has {vq.n_embed} codes but the ViT predicts {mae.vocab_size}"
             )
-        return cls(mae=mae, vqgan=vq)
+        return cls(mae=mae, vqgan=vq, decode_context=context)
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:
@@ -130,7 +151,7 @@ VQGAN_SMALL = VQGANConfig(
 
 PRESETS: dict[str, ModelConfig] = {
     "mae_vqgan_large": ModelConfig(MAE_VIT_LARGE_PATCH16, VQGAN_IMAGENET_F16_1024),
-    "small": ModelConfig(MAE_SMALL, VQGAN_SMALL),
+    "small": ModelConfig(MAE_SMALL, VQGAN_SMALL, decode_context="encoded"),
     "tiny": ModelConfig(MAE_TINY, VQGAN_TINY),
 }
 

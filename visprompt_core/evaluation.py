@@ -111,7 +111,7 @@ def predict_answers(model: MAEVQGAN, episodes: EpisodeBatch, ensemble: int = 1
         canvases = variants.unflatten(0, (len(episodes), ensemble))[:, 0]
         first = logits.unflatten(0, (len(episodes), ensemble))[:, 0].argmax(-1)
         tokens = torch.where(mask[None, :], probs.argmax(-1), first)
-    decoded = model.decode(tokens)
+    decoded = model.decode(model.context_tokens(canvases, tokens, mask))
     return cv.crop_answer(cv.paste_answer(canvases.float(), decoded, mask), layout)
 
 
@@ -182,8 +182,8 @@ def combine_answers(model: MAEVQGAN, episodes: EpisodeBatch, logits: torch.Tenso
         raise ValueError(f"unknown combination rule {rule!r}")
     first = chosen[:, 0].argmax(-1)
     tokens = torch.where(mask[None, :], combined.argmax(-1), first)
-    decoded = model.decode(tokens)
     base = canvases[:, subset[0]].float()
+    decoded = model.decode(model.context_tokens(base, tokens, mask))
     return cv.crop_answer(cv.paste_answer(base, decoded, mask), episodes.layout)
 
 

@@ -233,9 +233,20 @@ class VisualPrompter:
     def complete(self, canvases: torch.Tensor, patch_mask: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fill the masked patches: -> (argmax tokens (B, N), canvas with pasted answer)."""
-        tokens = self.logits(canvases, patch_mask).argmax(-1)
+        canvases = canvases.to(self.device)
+        tokens = self.with_context(canvases, self.logits(canvases, patch_mask).argmax(-1),
+                                   patch_mask)
         decoded = self.decode_tokens(tokens)
-        return tokens, cv.paste_answer(canvases.to(self.device).float(), decoded, patch_mask)
+        return tokens, cv.paste_answer(canvases.float(), decoded, patch_mask)
+
+    @torch.inference_mode()
+    def with_context(self, canvases: torch.Tensor, tokens: torch.Tensor,
+                     patch_mask: torch.Tensor) -> torch.Tensor:
+        """Answer-patch ``tokens`` in the decode context of the model's recipe
+        (``ModelConfig.decode_context``)."""
+        with cpu_threads(self.threads):
+            return self.model.context_tokens(canvases.to(self.device), tokens,
+                                             patch_mask.to(self.device))
 
     # ---------------------------------------------------------------- prompt path
 
@@ -301,10 +312,12 @@ class VisualPrompter:
         layout = cv.LAYOUT_2X2  # every arrangement keeps the answer in the same patches
         mask = self.patch_mask(layout)
         logits = self.logits(canvases, mask)
-        tokens = self._combine(logits, owners, len(jobs), mask)
-        decoded = self.decode_tokens(tokens, region=mask if self.fast_decode else None)
         firsts = [owners.index(i) for i in range(len(jobs))]
-        pasted = cv.paste_answer(canvases[firsts].to(self.device).float(), decoded, mask)
+        canvases = canvases[firsts].to(self.device)
+        tokens = self.with_context(canvases, self._combine(logits, owners, len(jobs), mask),
+                                   mask)
+        decoded = self.decode_tokens(tokens, region=mask if self.fast_decode else None)
+        pasted = cv.paste_answer(canvases.float(), decoded, mask)
         return cv.crop_answer(pasted, layout).cpu()
 
     def _upscale(self, req: PromptRequest, cell: torch.Tensor) -> Image.Image:

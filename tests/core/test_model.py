@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,36 @@ def test_config_round_trip_and_validation() -> None:
         ModelConfig.from_dict(bad)
     with pytest.raises(CheckpointError, match="unknown"):
         ModelConfig.from_dict({"mae": {"bogus": 1}, "vqgan": {}})
+
+
+def test_decode_context_in_config() -> None:
+    cfg = PRESETS["small"]
+    assert cfg.decode_context == "encoded"
+    assert PRESETS["mae_vqgan_large"].decode_context == "predicted"  # the published recipe
+    old = cfg.to_dict()
+    del old["decode_context"]  # files written before the field existed
+    assert ModelConfig.from_dict(old).decode_context == "predicted"
+    with pytest.raises(CheckpointError, match="decode_context"):
+        ModelConfig.from_dict({**cfg.to_dict(), "decode_context": "guessed"})
+    with pytest.raises(CheckpointError, match="unknown ModelConfig fields"):
+        ModelConfig.from_dict({**cfg.to_dict(), "extra": 1})
+    with pytest.raises(ValueError, match="decode_context"):
+        ModelConfig(cfg.mae, cfg.vqgan, decode_context="guessed")
+
+
+def test_context_tokens_follow_the_recipe() -> None:
+    torch.manual_seed(3)
+    encoded = replace(PRESETS["tiny"], decode_context="encoded")
+    model = MAEVQGAN(encoded)
+    model.init_weights()
+    model.eval()
+    canvas = torch.rand(2, 3, 224, 224)
+    mask = LAYOUT_2X2.patch_mask()
+    answer = torch.randint(0, encoded.mae.vocab_size, (2, mask.numel()))
+    with torch.no_grad():
+        own = model.tokenize(canvas)
+        mixed = model.context_tokens(canvas, answer, mask)
+    assert torch.equal(mixed[:, mask], answer[:, mask])
+    assert torch.equal(mixed[:, ~mask], own[:, ~mask])
+    model.model_config = PRESETS["tiny"]  # "predicted": the tokens as they are
+    assert torch.equal(model.context_tokens(canvas, answer, mask), answer)

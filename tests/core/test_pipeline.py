@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +149,25 @@ def test_thread_option_and_fast_decode(tiny_model: MAEVQGAN) -> None:
     assert a.shape == c.shape  # fast decode: same tokens, context cropped (lossy)
     with pytest.raises(InputError, match="threads"):
         VisualPrompter(tiny_model, device="cpu", threads=0)
+
+
+def test_encoded_context_decodes_around_the_tokenizers_tokens(tiny_model: MAEVQGAN) -> None:
+    """With ``decode_context="encoded"`` the answer is decoded among the tokenizer's tokens
+    of the visible canvas; the answer patches are still the MAE's argmax."""
+    model = MAEVQGAN(replace(tiny_model.model_config, decode_context="encoded"))
+    model.load_state_dict(tiny_model.state_dict())
+    prompter = VisualPrompter(model.eval(), name="tiny-encoded", device="cpu")
+    canvas = torch.rand(1, 3, 224, 224)
+    mask = cv.LAYOUT_2X2.patch_mask()
+    tokens, filled = prompter.complete(canvas, mask)
+    assert torch.equal(tokens[:, mask], prompter.logits(canvas, mask).argmax(-1)[:, mask])
+    assert torch.equal(tokens[:, ~mask], prompter.tokenize(canvas)[:, ~mask])
+    expected = cv.paste_answer(canvas, prompter.decode_tokens(tokens), mask)
+    assert torch.equal(filled, expected)
+    # The prompt path decodes the same way.
+    pair = (noise((111, 111), 1), noise((111, 111), 2))
+    query = noise((111, 111), 3)
+    canvas = cv.pil_to_tensor(cv.build_canvas([pair], query))[None]
+    _, filled = prompter.complete(canvas, mask)
+    cell = cv.tensor_to_pil(cv.crop_answer(filled, cv.LAYOUT_2X2)[0])
+    assert np.array_equal(np.asarray(cell), np.asarray(prompter.prompt([pair], query)))

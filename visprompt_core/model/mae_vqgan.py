@@ -94,6 +94,16 @@ class MAEVQGAN(MaskedAutoencoderViT):
         ids = self.vae.encode((canvas.float() * 2 - 1).to(dtype))
         return ids.flatten(1)
 
+    def context_tokens(self, canvas: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor
+                       ) -> torch.Tensor:
+        """The token map to decode: ``tokens`` (B, N) on the answer patches (``mask``, (N,)
+        or (B, N) bool) and around them the context of ``ModelConfig.decode_context``:
+        ``tokens`` themselves ("predicted") or the tokenizer's tokens of ``canvas``
+        (B, 3, H, W) in [0, 1] ("encoded")."""
+        if self.model_config.decode_context == "predicted":
+            return tokens
+        return torch.where(mask.to(tokens.device), tokens, self.tokenize(canvas))
+
     def decode(self, tokens: torch.Tensor, region: torch.Tensor | None = None,
                margin: int = REGION_MARGIN) -> torch.Tensor:
         """(B, N) token ids -> (B, 3, H, W) float32 in [0, 1].

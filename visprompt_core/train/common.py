@@ -35,6 +35,9 @@ class TrainConfig:
     tok_batch: int = 128
     tok_lr: float = 1e-3
     tok_time_budget: float = 0.0  # seconds; 0 = no limit
+    # side of the random square crop of each target canvas the tokenizer trains on
+    # (a multiple of the 16-px patch); 0 = the whole 224-px canvas
+    tok_crop: int = 0
     # MAE stage
     mae_steps: int = 8000
     mae_batch: int = 256

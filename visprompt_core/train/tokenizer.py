@@ -1,4 +1,6 @@
-"""Stage 1: train the VQ tokenizer on full target canvases (answers included).
+"""Stage 1: train the VQ tokenizer on target canvases (answers included), whole or as
+random patch-aligned crops (``tok_crop``: the network is convolutional, so a 112-px crop
+costs about a quarter of a canvas per step).
 
 Loss: L1 + MSE + an L1 on image gradients (keeps thin lines and mask edges crisp) plus the
 commitment term; the codebook follows the encoder by exponential moving averages, and
@@ -95,6 +97,22 @@ def tokenizer_step(vq: VQGAN, ema: EmaCodebook, x: torch.Tensor
                   "restarted": float(restarted)}
 
 
+def random_crop(x: torch.Tensor, side: int, gen: torch.Generator) -> torch.Tensor:
+    """One random ``side`` x ``side`` window of the batch (same place for every canvas;
+    the place changes every step), aligned to the 16-px patch grid."""
+    size = x.shape[-1]
+    if side <= 0 or side >= size:
+        return x
+    top, left = (16 * int(v) for v in torch.randint(0, (size - side) // 16 + 1, (2,),
+                                                      generator=gen))
+    return x[..., top:top + side, left:left + side]
+
+
+def check_crop(side: int, size: int) -> None:
+    if side < 0 or side % 16 or side > size:
+        raise ValueError(f"tok_crop must be 0 or a multiple of 16 up to {size}, got {side}")
+
+
 def train_tokenizer(cfg: TrainConfig, echo: object = None) -> VQGAN:
     """Train (or resume) the tokenizer; returns it and writes ``<out>/tokenizer.pt``."""
     out = Path(cfg.out)
@@ -126,12 +144,15 @@ def train_tokenizer(cfg: TrainConfig, echo: object = None) -> VQGAN:
         runlog.write(stage="tokenizer", event="resumed", step=step)
     if step >= total:
         return vq.eval()
+    check_crop(cfg.tok_crop, cfg.model_config.mae.img_size)
     stream = episode_stream(cfg, cfg.tok_batch, device, seed=cfg.seed * 1000 + step)
+    crops = torch.Generator().manual_seed(cfg.seed * 1000 + 17 + step)
     started, first = time.time(), step
     vq.train()
     while step < total:
         episodes, _ = next(stream)
-        x = (episodes.target * 2 - 1).contiguous(memory_format=torch.channels_last)
+        x = random_crop(episodes.target * 2 - 1, cfg.tok_crop, crops)
+        x = x.contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, cfg.tok_lr, min(cfg.warmup, total // 10))
         with autocast(device):

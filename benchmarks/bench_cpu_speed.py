@@ -9,7 +9,8 @@ Variants run alternately in one process on the same weights and the same prompt,
 ratios share the machine's load (printed before and after). For every variant it checks
 that the answer tokens equal the reference's and prints the largest answer-pixel
 difference (in 1/255 steps). ``ref`` = the model as loaded, torch's default threads;
-``cl`` = ``optimize_for_inference()`` (channels-last tokenizer weights); ``tN`` = N
+``cl`` = ``optimize_for_inference()`` (channels-last tokenizer weights); ``compiled``
+(``--compile``) = that plus ``torch.compile`` of the MAE and the VQGAN decoder; ``tN`` = N
 intra-op threads for the call (``cpu_threads``).
 
 ``--against REV``: instead, fresh processes alternate between the package as it was at git
@@ -75,6 +76,15 @@ def same_weights_copy(model: MAEVQGAN) -> MAEVQGAN:
     twin.pixel_mean = model.pixel_mean.clone()
     twin.pixel_std = model.pixel_std.clone()
     return twin.eval()
+
+
+def compiled_copy(model: MAEVQGAN) -> MAEVQGAN:
+    """``optimize_for_inference`` + ``torch.compile`` (inductor) of the MAE forward and the
+    VQGAN decoder, on the same parameter tensors; compiles on the first call."""
+    twin = same_weights_copy(model).optimize_for_inference()
+    twin.forward = torch.compile(twin.forward)
+    twin.vae.decode_latent = torch.compile(twin.vae.decode_latent)
+    return twin
 
 
 def sample_prompt() -> tuple[tuple[Image.Image, Image.Image], Image.Image]:
@@ -203,6 +213,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2],
                         help="thread counts to try on the optimised path")
+    parser.add_argument("--compile", action="store_true", help="add torch.compile'd "
+                        "variants (inductor; the first call compiles, about a minute)")
     parser.add_argument("--against", metavar="REV", help="compare with the code at a git rev")
     parser.add_argument("--rounds", type=int, default=2, help="with --against")
     args = parser.parse_args()
@@ -228,6 +240,14 @@ def main() -> None:
     for n in args.threads:
         variants[f"ref t{n}"] = (ref, n)
         variants[f"cl t{n}"] = (opt, n)
+    if args.compile:
+        comp = VisualPrompter(compiled_copy(base_model), name="compiled", device="cpu",
+                              dtype="fp32")
+        start = time.perf_counter()
+        answer(comp, canvas, None)
+        print(f"torch.compile: first call (compiling) {time.perf_counter() - start:.1f} s")
+        for n in args.threads:
+            variants[f"compiled t{n}"] = (comp, n)
     ref_tokens, ref_cell = answer(ref, canvas, None)
     print(f"\n{name}: answers vs ref (tokens of the 49 answer patches; answer-cell pixels)")
     for label, (prompter, n) in variants.items():

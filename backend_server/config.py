@@ -41,6 +41,7 @@ class ServerConfig:
     max_pixels: int = 4096 * 4096
     max_request_pixels: int = 4 * 4096 * 4096
     max_pairs: int = 8
+    max_pool: int = 64  # pairs a request may send when it asks the server to select
     queue_size: int = 64
     max_batch: int = 8
     batch_wait_ms: float = 0.0
@@ -63,6 +64,7 @@ class ServerConfig:
             "max_pixels",
             "max_request_pixels",
             "max_pairs",
+            "max_pool",
             "queue_size",
             "max_batch",
         ):

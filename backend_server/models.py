@@ -88,6 +88,7 @@ def make_core_request(
     ensemble: int | None,
     answer_size: tuple[int, int] | None,
     upscale: str | None = None,
+    select: int | None = None,
 ) -> Any:
     from visprompt_core import PromptRequest
 
@@ -98,6 +99,7 @@ def make_core_request(
         mask=mask,
         ensemble=ensemble,
         answer_size=answer_size,
+        select=select,
         **extra,
     )
 

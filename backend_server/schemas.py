@@ -26,7 +26,8 @@ EXAMPLE_PROMPT = {
     "examples": [{"input": _BLACK, "output": _WHITE}],
     "query": _GRAY,
     "mask": None,
-    "options": {"model": None, "ensemble": None, "answer_size": None, "upscale": None},
+    "options": {"model": None, "ensemble": None, "select": None, "answer_size": None,
+                "upscale": None},
 }
 
 
@@ -55,6 +56,11 @@ class PromptOptions(_Strict):
     ensemble: int | None = Field(
         default=None, ge=1, le=16, description="number of canvases to average; null = default"
     )
+    select: int | None = Field(
+        default=None, ge=1, le=8,
+        description="treat `examples` as a pool of up to max_pool pairs and answer with the "
+        "`select` pairs whose inputs look most like the query; null = use every pair sent",
+    )
     upscale: Literal["auto", "bicubic", "guided", "tiled"] | None = Field(
         default=None,
         description="how the answer cell becomes the answer size: bicubic, guided (edge-aware "
@@ -71,7 +77,9 @@ class PromptRequest(_Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_PROMPT]})
 
     examples: list[ExamplePair] = Field(
-        min_length=1, description="1..max_pairs example pairs (see /v1/info)"
+        min_length=1,
+        description="1..max_pairs example pairs, or 1..max_pool with options.select "
+        "(see /v1/info)",
     )
     query: str = Field(description=f"query image, {PNG_DOC}")
     mask: str | None = Field(
@@ -136,6 +144,7 @@ class InfoResponse(BaseModel):
     queue_depth: int
     queue_size: int
     max_pairs: int
+    max_pool: int = Field(description="example pairs a request may send with options.select")
     max_pixels: int = Field(description="pixels per image")
     max_request_pixels: int = Field(description="pixels of all images of a request together")
     max_body_bytes: int

@@ -66,10 +66,13 @@ class Service:
     def prepare(self, body: schemas.PromptRequest) -> Task:
         """Validate and decode a request (runs in a thread: decoding is CPU work)."""
         cfg = self.config
-        if len(body.examples) > cfg.max_pairs:
+        select = body.options.select
+        limit = cfg.max_pairs if select is None else cfg.max_pool
+        if len(body.examples) > limit:
+            what = "" if select is None else " with options.select"
             raise ApiError(
                 "too_many_pairs",
-                f"{len(body.examples)} example pairs sent, at most {cfg.max_pairs} are allowed",
+                f"{len(body.examples)} example pairs sent, at most {limit} are allowed{what}",
             )
         model = body.options.model
         if model is not None:
@@ -129,6 +132,7 @@ class Service:
             ensemble=body.options.ensemble,
             answer_size=tuple(answer_size) if answer_size is not None else None,
             upscale=body.options.upscale,
+            select=select,
         )
         return Task(
             request=request,
@@ -136,7 +140,7 @@ class Service:
             # A tiled answer needs one canvas per tile: give it a forward pass of its own.
             canvases=self.worker.max_canvases
             if body.options.upscale == "tiled"
-            else body.options.ensemble or len(examples),
+            else body.options.ensemble or min(select or len(examples), len(examples)),
             timeout_s=cfg.request_timeout_s,
         )
 
@@ -290,6 +294,7 @@ class Service:
             "queue_depth": self.worker.depth,
             "queue_size": self.config.queue_size,
             "max_pairs": self.config.max_pairs,
+            "max_pool": self.config.max_pool,
             "max_pixels": self.config.max_pixels,
             "max_request_pixels": self.config.max_request_pixels,
             "max_body_bytes": self.config.max_body_bytes,

@@ -53,7 +53,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar=("INPUT", "OUTPUT"),
         default=[],
-        help="an example pair (repeat for more pairs, up to 8)",
+        help="an example pair (repeat for more pairs: up to 8, or up to the server's "
+        "max_pool with --select)",
     )
     parser.add_argument("--query", type=Path, help="the query image")
     parser.add_argument(
@@ -65,6 +66,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="where to write the answer PNG")
     parser.add_argument("--model", default=None, help="model name (default: the loaded one)")
     parser.add_argument("--ensemble", type=int, default=None, help="number of canvases")
+    parser.add_argument(
+        "--select",
+        type=int,
+        default=None,
+        metavar="K",
+        help="the examples are a pool: answer with the K pairs most similar to the query",
+    )
     parser.add_argument(
         "--answer-size",
         type=_size,
@@ -101,6 +109,7 @@ def run_remote(args: argparse.Namespace) -> int:
             "ensemble": args.ensemble,
             "answer_size": args.answer_size,
             "upscale": args.upscale,
+            "select": args.select,
         }
         if args.job:
             result = _run_job(client, examples, args.query, args.mask, options, args.timeout)

@@ -155,10 +155,14 @@ class Client:
         ensemble: int | None = None,
         answer_size: tuple[int, int] | None = None,
         upscale: str | None = None,
+        select: int | None = None,
         timeout: float | None = None,
     ) -> PromptResult:
-        """Send a prompt and wait for the answer."""
-        body = build_request(examples, query, mask, model, ensemble, answer_size, upscale)
+        """Send a prompt and wait for the answer. ``select``: ``examples`` is a pool (up to
+        the server's ``max_pool``) and the server answers with its ``select`` pairs most
+        similar to the query."""
+        body = build_request(examples, query, mask, model, ensemble, answer_size, upscale,
+                             select)
         return PromptResult.from_json(self._call("POST", "/v1/prompt", body, timeout))
 
     def submit_job(
@@ -171,9 +175,11 @@ class Client:
         ensemble: int | None = None,
         answer_size: tuple[int, int] | None = None,
         upscale: str | None = None,
+        select: int | None = None,
     ) -> str:
         """Queue a prompt; returns the job id."""
-        body = build_request(examples, query, mask, model, ensemble, answer_size, upscale)
+        body = build_request(examples, query, mask, model, ensemble, answer_size, upscale,
+                             select)
         return str(self._call("POST", "/v1/jobs", body)["id"])
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -245,6 +251,7 @@ def build_request(
     ensemble: int | None = None,
     answer_size: tuple[int, int] | None = None,
     upscale: str | None = None,
+    select: int | None = None,
 ) -> dict[str, Any]:
     """The JSON body of ``POST /v1/prompt`` and ``POST /v1/jobs``."""
     options: dict[str, Any] = {
@@ -252,8 +259,11 @@ def build_request(
         "ensemble": ensemble,
         "answer_size": list(answer_size) if answer_size is not None else None,
     }
-    if upscale is not None:  # left out otherwise: older servers refuse unknown fields
+    # Left out when unset: older servers refuse unknown fields.
+    if upscale is not None:
         options["upscale"] = upscale
+    if select is not None:
+        options["select"] = select
     return {
         "examples": [
             {"input": encode_image(src), "output": encode_image(dst)} for src, dst in examples

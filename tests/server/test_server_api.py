@@ -37,6 +37,7 @@ def test_info(server: ServerProcess) -> None:
     assert info["loaded_model"] == "default"
     assert info["device"] in ("cpu", "cuda") or info["device"].startswith("cuda:")
     assert info["max_pairs"] == 8
+    assert info["max_pool"] == 64
     assert info["queue_depth"] == 0
     assert info["memory"]["process_rss"] > 0
     assert any(m["name"] == "default" and m["loaded"] for m in info["models"])
@@ -124,6 +125,36 @@ def test_prompt_options_and_modes(server: ServerProcess) -> None:
     data = answer.json()
     assert (data["width"], data["height"]) == (40, 30)
     assert decode_answer(data).shape == (30, 40, 3)
+
+
+def test_prompt_selects_from_a_pool(server: ServerProcess) -> None:
+    """``select`` lets a request send a pool larger than max_pairs; the answer is the
+    library's own answer with the same pool and ``select``."""
+    import visprompt_core
+
+    body = prompt_body(seed=4, pairs=12, size=(32, 32), query_size=(48, 40), select=2)
+    answer = server.request("POST", "/v1/prompt", body)
+    assert answer.status == 200, answer.body
+    device = server.request("GET", "/v1/info").json()["device"]
+    model = visprompt_core.load_model("default", device=device)
+
+    def image(text: str) -> Image.Image:
+        return Image.open(io.BytesIO(base64.b64decode(text)))
+
+    pool = [(image(p["input"]), image(p["output"])) for p in body["examples"]]
+    direct = model.prompt(pool, image(body["query"]), select=2)
+    assert np.array_equal(decode_answer(answer.json()), np.asarray(direct))
+    # Without select the same pool is too many pairs; with select, 65 is too many.
+    del body["options"]["select"]
+    refused = server.request("POST", "/v1/prompt", body)
+    assert (refused.status, refused.code) == (400, "too_many_pairs")
+    big = prompt_body(seed=5, pairs=65, size=(16, 16), query_size=(16, 16), select=1)
+    refused = server.request("POST", "/v1/prompt", big)
+    assert (refused.status, refused.code) == (400, "too_many_pairs")
+    assert "64" in refused.json()["error"]["message"]
+    for bad in (0, 9):
+        refused = server.request("POST", "/v1/prompt", prompt_body(select=bad))
+        assert (refused.status, refused.code) == (400, "bad_json"), bad
 
 
 def test_prompt_upscale_modes(server: ServerProcess) -> None:

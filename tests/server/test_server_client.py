@@ -96,6 +96,35 @@ def test_prompt_options(client: Client, files: dict[str, Path]) -> None:
     assert image.size == (45, 35) and image.mode == "RGBA"
 
 
+def test_select_from_a_pool(
+    server: ServerProcess, client: Client, files: dict[str, Path], tmp_path: Path
+) -> None:
+    """A pool of 10 pairs (above the 8-pair limit) with ``select``; the chosen pair is the
+    one whose input is the query itself, so the answer equals that pair alone."""
+    decoys = []
+    for i in range(9):
+        path = tmp_path / f"decoy{i}.png"
+        random_image(64, 48, 50 + i).save(path)
+        decoys.append((path, files["out"]))
+    best = (files["query"], files["mask"])
+    pool = [*decoys, best]
+    chosen = client.prompt(pool, files["query"], select=1).image()
+    alone = client.prompt([best], files["query"]).image()
+    assert np.array_equal(np.asarray(chosen), np.asarray(alone))
+    job = client.submit_job(pool, files["query"], select=1)
+    assert client.wait_job(job, timeout=120).image().size == (90, 70)
+    with pytest.raises(ServerError) as err:
+        client.prompt(pool, files["query"])
+    assert err.value.code == "too_many_pairs"
+    out = tmp_path / "selected.png"
+    pairs = [arg for a, b in pool for arg in ("--example", str(a), str(b))]
+    base = ["--url", server.url, "--token-file", str(server.token_file)]
+    code = remote_main([*base, *pairs, "--select", "1", "--query", str(files["query"]),
+                        "--out", str(out)])
+    assert code == 0
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), np.asarray(alone))
+
+
 def test_server_error(client: Client, files: dict[str, Path]) -> None:
     with pytest.raises(ServerError) as caught:
         client.prompt([(files["in"], files["query"])], files["query"])

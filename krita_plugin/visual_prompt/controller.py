@@ -37,6 +37,7 @@ class Choices:
     model: str = "default"
     answer_size: int = 0  # 0 = the query's size, else the answer's longest side
     ensemble: int = 0  # 0 = the server's default
+    select: int = 0  # 0 = use every pair; else the pairs are a library, use the N closest
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -61,7 +62,7 @@ class Choices:
                 setattr(choices, name, data[name])
         if data.get("mask") in MASK_SOURCES:
             choices.mask = data["mask"]
-        for name in ("answer_size", "ensemble"):
+        for name in ("answer_size", "ensemble", "select"):
             if isinstance(data.get(name), int) and data[name] >= 0:
                 setattr(choices, name, data[name])
         return choices
@@ -78,6 +79,7 @@ class Plan:
     mask: Mask | None
     layer_name: str
     pairs: int
+    select: int = 0
 
 
 def next_layer_name(doc: DocumentPort, pairs: int) -> str:
@@ -163,6 +165,7 @@ def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
         model=choices.model or "default",
         ensemble=choices.ensemble or None,
         answer_size=answer_size_for(region, choices.answer_size),
+        select=choices.select or None,
     )
     request = PromptRequest(examples, _png_of(query), mask_png, options)
     plan = Plan(
@@ -173,6 +176,7 @@ def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
         mask=mask,
         layer_name=next_layer_name(doc, len(pairs)),
         pairs=len(pairs),
+        select=choices.select,
     )
     return request, plan
 
@@ -194,7 +198,17 @@ def check_limits(plan: Plan, limits: ServerInfo | None) -> None:
     """Refuse before sending what the server would refuse anyway."""
     if limits is None:
         return
-    if limits.max_pairs and plan.pairs > limits.max_pairs:
+    if plan.select and not limits.max_pool:
+        raise InputError(
+            "This server cannot pick the closest pairs from a library; set 'Use closest' "
+            "to 'all pairs' or update the backend."
+        )
+    if plan.select:
+        if plan.pairs > limits.max_pool:
+            raise InputError(
+                f"The server accepts a library of at most {limits.max_pool} example pairs."
+            )
+    elif limits.max_pairs and plan.pairs > limits.max_pairs:
         raise InputError(f"The server accepts at most {limits.max_pairs} example pairs.")
     region = plan.region
     if limits.max_pixels and region.width * region.height > limits.max_pixels:

@@ -149,6 +149,16 @@ class PromptPanel(QWidget):
         self.ensemble.setToolTip("Number of canvases to average (slower, steadier)")
         self.ensemble.valueChanged.connect(self.store_choices)
         form.addRow("Ensemble", self.ensemble)
+        self.select = QSpinBox()
+        self.select.setRange(0, 8)
+        self.select.setSpecialValueText("all pairs")
+        self.select.setToolTip(
+            "Treat the example pairs as a library: use only this many, the ones whose input "
+            "looks most like the query"
+        )
+        self.select.valueChanged.connect(self.store_choices)
+        self.select.valueChanged.connect(lambda _value: self._update_pair_buttons())
+        form.addRow("Use closest", self.select)
         root.addLayout(form)
 
         run_row = QHBoxLayout()
@@ -236,8 +246,16 @@ class PromptPanel(QWidget):
     def _update_pair_buttons(self) -> None:
         for row in self.rows:
             row.remove.setEnabled(len(self.rows) > 1)
-        limit = self.app.info.max_pairs if self.app.info else 8
-        self.add_pair_button.setEnabled(len(self.rows) < limit)
+        self.add_pair_button.setEnabled(len(self.rows) < self.pair_limit())
+
+    def pair_limit(self) -> int:
+        """Pairs the server takes: its library size when 'Use closest' is on."""
+        info = self.app.info
+        if info is None:
+            return 8
+        if self.select.value() and info.max_pool:
+            return info.max_pool
+        return info.max_pairs
 
     # documents and choices -------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
@@ -277,6 +295,7 @@ class PromptPanel(QWidget):
             self.model.setCurrentIndex(index)
             self.answer_size.setCurrentIndex(max(0, self.answer_size.findData(choices.answer_size)))
             self.ensemble.setValue(choices.ensemble)
+            self.select.setValue(choices.select)
             self.mask_layer.setEnabled(choices.mask == "layer")
             self.run_button.setEnabled(self.doc is not None and not self.app.controller.busy)
         finally:
@@ -291,6 +310,7 @@ class PromptPanel(QWidget):
             model=_data(self.model) or "default",
             answer_size=int(self.answer_size.currentData() or 0),
             ensemble=self.ensemble.value(),
+            select=self.select.value(),
         )
 
     def store_choices(self, *_args: object) -> None:
@@ -345,6 +365,7 @@ class PromptPanel(QWidget):
         self.model.setCurrentIndex(max(0, self.model.findData(current or "default")))
         self.model.blockSignals(False)
         self.ensemble.setEnabled(info.ensemble)
+        self.select.setEnabled(bool(info.max_pool))
         self._update_pair_buttons()
 
     def save_settings(self) -> None:

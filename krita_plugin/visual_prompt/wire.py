@@ -64,13 +64,17 @@ class PromptOptions:
     model: str = "default"
     ensemble: int | None = None
     answer_size: tuple[int, int] | None = None
+    select: int | None = None  # the pairs are a library: use the ``select`` closest
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "model": self.model,
             "ensemble": self.ensemble,
             "answer_size": list(self.answer_size) if self.answer_size else None,
         }
+        if self.select:  # only when asked: older servers refuse unknown fields
+            data["select"] = self.select
+        return data
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,7 @@ class ServerInfo:
     device: str = ""
     loaded_model: str | None = None
     max_pairs: int = 8
+    max_pool: int = 0  # 0 = the server cannot select from a library of pairs
     max_pixels: int = 0
     ensemble: bool = False
     models: list[ModelInfo] = field(default_factory=list)
@@ -183,6 +188,7 @@ class ServerInfo:
                 device=str(data.get("device", "")),
                 loaded_model=data.get("loaded_model"),
                 max_pairs=int(data.get("max_pairs") or 8),
+                max_pool=int(data.get("max_pool") or 0),
                 max_pixels=int(data.get("max_pixels") or 0),
                 ensemble=bool(data.get("ensemble", False)),
                 models=models,

@@ -176,7 +176,7 @@ def test_changed_document_gets_nothing(qapp: Any, krita: Any, change: str) -> No
 def test_choices_are_stored_in_the_document(qapp: Any, krita: Any) -> None:
     doc = make_document(krita)
     port = KritaDocument(doc)
-    choices = choices_for(doc, mask="none", model="m", ensemble=3)
+    choices = choices_for(doc, mask="none", model="m", ensemble=3, select=2)
     port.save_choices(choices.to_dict())
     assert Choices.from_dict(KritaDocument(doc).load_choices()) == choices
     assert Choices.from_dict({"pairs": "junk", "mask": "moon", "ensemble": -1}) == Choices()
@@ -204,3 +204,14 @@ def test_server_limits_are_checked_before_sending(qapp: Any, krita: Any) -> None
     _request, plan = prepare(KritaDocument(doc), two)
     with pytest.raises(InputError, match="at most 1 example pairs"):
         check_limits(plan, ServerInfo(max_pairs=1))
+    # A library of pairs with 'Use closest': the server's max_pool applies instead.
+    two.select = 1
+    request, plan = prepare(KritaDocument(doc), two)
+    assert request.options.to_json()["select"] == 1 and plan.select == 1
+    check_limits(plan, ServerInfo(max_pairs=1, max_pool=2))
+    with pytest.raises(InputError, match="library of at most 1"):
+        check_limits(plan, ServerInfo(max_pairs=8, max_pool=1))
+    with pytest.raises(InputError, match="cannot pick the closest"):
+        check_limits(plan, ServerInfo(max_pairs=8))  # an older server
+    plain, _plan = prepare(KritaDocument(doc), choices_for(doc, mask="none"))
+    assert "select" not in plain.options.to_json()

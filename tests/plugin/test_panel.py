@@ -178,3 +178,32 @@ def test_registration_in_krita(qapp: Any, krita: fake_krita.Krita) -> None:
         docker.deleteLater()
     finally:
         app_module.set_app(None)
+
+
+def test_use_closest_answers_from_a_library(
+    qtbot: Any, make_panel: Any, krita: fake_krita.Krita, backend: dict[str, str]
+) -> None:
+    """'Use closest' sends the pairs as a library (more than the server's 8-pair limit)
+    and the server answers with the closest one."""
+    doc = make_document(krita)
+    select(doc, 24, 8, 10, 6)
+    panel = make_panel(backend["url"], backend["token"])
+    panel.connect_button.click()
+    qtbot.waitUntil(lambda: panel.app.info is not None, timeout=60000)
+    assert panel.app.info.max_pool == 64 and panel.select.isEnabled()
+    setup_pair(panel)
+    for _ in range(8):
+        panel.add_pair_button.click()
+    assert len(panel.rows) == 8 and not panel.add_pair_button.isEnabled()
+    panel.select.setValue(1)
+    assert panel.add_pair_button.isEnabled()  # a library may hold up to max_pool pairs
+    panel.add_pair_button.click()
+    for row in panel.rows[1:]:
+        pick(row.input, "example in")
+        pick(row.output, "example out")
+    assert len(panel.choices().pairs) == 9 and panel.choices().select == 1
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Added layer" in panel.message.text(), timeout=120000)
+    assert doc.nodeByName("Visual Prompt 1 (9 pairs)") is not None
+    stored = json.loads(bytes(doc.annotation("visual_prompt")).decode())
+    assert stored["select"] == 1

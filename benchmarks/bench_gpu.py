@@ -1,0 +1,209 @@
+"""GPU figures of issue 8 in one run: batched throughput, single-prompt model time (eager
+and CUDA graph), reduced-precision fidelity against fp32, peak memory.
+
+    PYTHONPATH=. python3 benchmarks/bench_gpu.py --json gpu.json          # on the GPU machine
+    python benchmarks/bench_gpu.py --device cpu --preset tiny --batches 1 4 --repeat 2
+
+Model time = canvases already on the device -> answer pixels: MAE logits, argmax, the
+context tokens of the model's recipe (``decode_context``), VQGAN decode; the device is
+synchronised before and after. Speed uses random weights of ``--preset`` (the published
+size by default; speed does not depend on the values). Fidelity uses the trained
+``--fidelity-model`` (random weights give near-tied logits and would understate
+agreement): held-out synthetic episodes, answer tokens and answer-cell pixels of each
+reduced precision against fp32.
+
+CUDA graph: the whole step is captured once per batch size (static input buffer,
+warm-up on a side stream) and replayed; the mask's patch order is computed outside the
+graph because it needs a host round trip. Where capture fails the error is printed and
+the eager figure stands alone. Without CUDA (``--device cpu``) the graph rows are
+skipped: that mode only checks that the script runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from bench_cpu_speed import random_model, same_weights_copy
+
+from visprompt_core import canvas as cv
+from visprompt_core.config import PRESETS
+from visprompt_core.data.episodes import episode_seed, generate_batch
+from visprompt_core.model import MAEVQGAN
+from visprompt_core.pipeline import load_model
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+MASK = cv.LAYOUT_2X2.patch_mask()
+
+
+class AnswerStep:
+    """canvases (B, 3, 224, 224) in [0, 1] -> (answer tokens (B, N), pixels (B, 3, S, S)),
+    for one batch size, with the mask's patch order precomputed (capturable)."""
+
+    def __init__(self, model: MAEVQGAN, batch: int, device: torch.device) -> None:
+        self.model = model
+        self.mask = MASK.to(device)
+        ids_shuffle, self.ids_restore, n_keep = model.mask_order(
+            self.mask.expand(batch, -1))
+        self.ids_keep = ids_shuffle[:, :n_keep].contiguous()
+
+    @torch.inference_mode()
+    def __call__(self, canvases: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = self.model
+        latent = m.forward_encoder(m.normalize(canvases), self.ids_keep)
+        tokens = m.forward_decoder(latent, self.ids_restore).argmax(-1)
+        tokens = m.context_tokens(canvases, tokens, self.mask)
+        return tokens, m.decode(tokens)
+
+
+def graphed(step: AnswerStep, example: torch.Tensor
+            ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """A CUDA-graph replay of ``step`` for inputs shaped like ``example``."""
+    static_in = example.clone()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step(static_in)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = step(static_in)
+
+    def replay(canvases: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        static_in.copy_(canvases)
+        graph.replay()
+        return static_out
+
+    return replay
+
+
+def timed(fn: Callable[[], object], device: torch.device, warmup: int, repeat: int
+          ) -> float:
+    """Median seconds of ``fn`` with the device synchronised around each call."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def speed(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
+    rows = []
+    base = random_model(args.preset)
+    for name in args.dtypes:
+        model = same_weights_copy(base).to(device, DTYPES[name]).optimize_for_inference()
+        for batch in args.batches:
+            canvases = torch.rand(batch, 3, 224, 224, device=device)
+            step = AnswerStep(model, batch, device)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats(device)
+            eager = timed(lambda s=step, c=canvases: s(c), device, args.warmup, args.repeat)
+            row: dict[str, Any] = {"dtype": name, "batch": batch, "eager_ms": eager * 1e3,
+                                   "eager_canvases_per_s": batch / eager}
+            if device.type == "cuda":
+                row["peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+                try:
+                    replay = graphed(step, canvases)
+                    same = bool(torch.equal(replay(canvases)[0], step(canvases)[0]))
+                    graph = timed(lambda r=replay, c=canvases: r(c), device, args.warmup,
+                                  args.repeat)
+                    row.update(graph_ms=graph * 1e3, graph_canvases_per_s=batch / graph,
+                               graph_tokens_identical=same)
+                    del replay
+                except RuntimeError as exc:  # capture is not possible: eager stands alone
+                    row["graph_error"] = str(exc).splitlines()[0][:200]
+            rows.append(row)
+            print(_speed_line(row), flush=True)
+        del model
+    return rows
+
+
+def _speed_line(row: dict[str, Any]) -> str:
+    text = (f"  {row['dtype']:<5} batch {row['batch']:>4}: eager {row['eager_ms']:9.2f} ms "
+            f"({row['eager_canvases_per_s']:8.1f} canvases/s)")
+    if "graph_ms" in row:
+        text += (f"   graph {row['graph_ms']:9.2f} ms ({row['graph_canvases_per_s']:8.1f}/s, "
+                 f"tokens identical to eager: {row['graph_tokens_identical']})")
+    if "graph_error" in row:
+        text += f"   graph failed: {row['graph_error']}"
+    if "peak_mib" in row:
+        text += f"   peak {row['peak_mib']:.0f} MiB"
+    return text
+
+
+def fidelity(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
+    """Answer tokens and pixels of each reduced precision against fp32."""
+    episodes = generate_batch(args.fidelity_episodes, episode_seed("eval", 900), device="cpu",
+                              layout=cv.LAYOUT_2X2)
+    canvases = episodes.canvas.to(device)
+    reference = None
+    rows = []
+    for name in ["fp32"] + [d for d in args.dtypes if d != "fp32"]:
+        model = load_model(args.fidelity_model, device=str(device), dtype=name).model
+        step = AnswerStep(model, canvases.shape[0], device)
+        tokens, pixels = step(canvases)
+        answer = cv.crop_answer(pixels.float(), cv.LAYOUT_2X2)
+        answer_tokens = tokens[:, MASK.to(device)]
+        if reference is None:
+            reference = (answer_tokens, answer)
+            continue
+        agree = float((answer_tokens == reference[0]).float().mean())
+        mse = float(((answer - reference[1]) ** 2).mean())
+        row = {"dtype": name, "token_agreement": agree,
+               "answer_psnr_db": math.inf if mse == 0 else 10 * math.log10(1 / mse)}
+        rows.append(row)
+        print(f"  {name:<5} vs fp32: {agree * 100:.2f} % of answer tokens identical, answer "
+              f"PSNR {row['answer_psnr_db']:.1f} dB", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--preset", default="mae_vqgan_large", choices=sorted(PRESETS))
+    parser.add_argument("--dtypes", nargs="+", default=["fp16", "bf16", "fp32"],
+                        choices=sorted(DTYPES))
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64, 256])
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--fidelity-model", default="default")
+    parser.add_argument("--fidelity-episodes", type=int, default=256)
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        where = torch.cuda.get_device_name(device)
+    else:
+        where = f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    print(f"{where}, torch {torch.__version__}, {args.preset} (random weights)", flush=True)
+    print("model time per call (logits, argmax, context tokens, decode):", flush=True)
+    speed_rows = speed(args, device)
+    print(f"fidelity, {args.fidelity_model}, {args.fidelity_episodes} held-out episodes:",
+          flush=True)
+    fidelity_rows = fidelity(args, device)
+    if args.json:
+        args.json.write_text(json.dumps({"device": where, "torch": torch.__version__,
+                                         "preset": args.preset, "speed": speed_rows,
+                                         "fidelity": fidelity_rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@ Two levels:
 
 * ``VisualPrompter.prompt`` / ``prompt_batch``: example pairs + query (+ mask) -> answer
   image at the query's size.
-* ``VisualPrompter.logits`` / ``predict_tokens`` / ``decode_tokens`` / ``complete``:
+* ``VisualPrompter.logits`` / ``tokenize`` / ``with_context`` / ``decode_tokens`` / ``complete``:
   canvas tensors in, per-patch logits, tokens and decoded canvases out (for evaluation).
 
 Ensembling: a prompt becomes several canvases, example pairs first (one 2x2 canvas per
@@ -18,6 +18,12 @@ each other. Measured on the default model (docs/quality.md), no ensemble beats i
 single canvas on mask-like tasks (4 arrangements: -0.02 IoU; 4 pairs: -0.04 IoU, +0.1 dB
 on image-like tasks), so extra arrangements are opt-in and come after the pairs, best
 single arrangement first; the published model's ensembling gains are not reproduced by it.
+
+Decoding: the answer patches take the (combined) argmax tokens; the patches around them
+take the context of the model's recipe, ``ModelConfig.decode_context`` ("predicted": the
+MAE's own argmax, as published; "encoded": the tokenizer's tokens of the visible canvas,
+one tokenizer encode per prompt; ``MAEVQGAN.context_tokens``); then the VQGAN decodes once
+per prompt.
 
 Pools and full resolution: ``select=k`` narrows a pool of up to 64 pairs to the k whose
 inputs look most like the query (``selection``); ``upscale`` brings the 111-px answer to

@@ -138,3 +138,23 @@ def test_context_tokens_follow_the_recipe() -> None:
     assert torch.equal(mixed[:, ~mask], own[:, ~mask])
     model.model_config = PRESETS["tiny"]  # "predicted": the tokens as they are
     assert torch.equal(model.context_tokens(canvas, answer, mask), answer)
+
+
+def test_group_norm_groups_follow_min_group_channels() -> None:
+    from visprompt_core.model.vqgan import VQGAN, group_norm
+
+    assert [group_norm(c).num_groups for c in (8, 16, 128, 512)] == [8, 16, 32, 32]
+    assert [group_norm(c, 4).num_groups for c in (8, 16, 96, 128, 512)] == [2, 4, 24, 32, 32]
+    assert group_norm(3, 4).num_groups == 1
+    # The published layout is untouched; a config without the field means 1.
+    assert PRESETS["mae_vqgan_large"].vqgan.min_group_channels == 1
+    old = PRESETS["small"].to_dict()
+    del old["vqgan"]["min_group_channels"]
+    assert ModelConfig.from_dict(old).vqgan.min_group_channels == 1
+    # Every norm of a tokenizer built with 4 channels per group has groups of >= 4 channels.
+    vq = VQGAN(replace(PRESETS["small"].vqgan, min_group_channels=4))
+    norms = [m for m in vq.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(m.num_channels // m.num_groups >= 4 for m in norms)
+    # Group count does not change parameter shapes: weights of either setting load.
+    other = VQGAN(replace(PRESETS["small"].vqgan, min_group_channels=1))
+    other.load_state_dict(vq.state_dict())

@@ -15,9 +15,10 @@ from visprompt_core.config import VQGANConfig
 GN_EPS = 1e-6
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(num_groups=min(32, channels), num_channels=channels, eps=GN_EPS,
-                        affine=True)
+def group_norm(channels: int, group_channels: int = 1) -> nn.GroupNorm:
+    """Up to 32 groups of at least ``group_channels`` channels (``VQGANConfig``)."""
+    groups = max(1, min(32, channels // group_channels))
+    return nn.GroupNorm(num_groups=groups, num_channels=channels, eps=GN_EPS, affine=True)
 
 
 # Without autograd (inference), activations and residual sums reuse the fresh tensor they
@@ -35,11 +36,11 @@ def residual(x: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
 
 
 class ResnetBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, group_channels: int = 1) -> None:
         super().__init__()
-        self.norm1 = group_norm(c_in)
+        self.norm1 = group_norm(c_in, group_channels)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.norm2 = group_norm(c_out)
+        self.norm2 = group_norm(c_out, group_channels)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
         self.nin_shortcut = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else None
 
@@ -54,9 +55,9 @@ class ResnetBlock(nn.Module):
 class AttnBlock(nn.Module):
     """Single-head self-attention over all H*W positions, residual."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, group_channels: int = 1) -> None:
         super().__init__()
-        self.norm = group_norm(channels)
+        self.norm = group_norm(channels, group_channels)
         self.q = nn.Conv2d(channels, channels, 1)
         self.k = nn.Conv2d(channels, channels, 1)
         self.v = nn.Conv2d(channels, channels, 1)
@@ -90,11 +91,11 @@ class Upsample(nn.Module):
 
 
 class Mid(nn.Module):
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, group_channels: int = 1) -> None:
         super().__init__()
-        self.block_1 = ResnetBlock(channels, channels)
-        self.attn_1 = AttnBlock(channels)
-        self.block_2 = ResnetBlock(channels, channels)
+        self.block_1 = ResnetBlock(channels, channels, group_channels)
+        self.attn_1 = AttnBlock(channels, group_channels)
+        self.block_2 = ResnetBlock(channels, channels, group_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.block_2(self.attn_1(self.block_1(x)))
@@ -125,6 +126,7 @@ class Level(nn.Module):
 class Encoder(nn.Module):
     def __init__(self, cfg: VQGANConfig) -> None:
         super().__init__()
+        g = cfg.min_group_channels
         self.conv_in = nn.Conv2d(cfg.in_channels, cfg.ch, 3, padding=1)
         levels = []
         res = cfg.resolution
@@ -132,16 +134,17 @@ class Encoder(nn.Module):
         last = len(cfg.ch_mult) - 1
         for i, mult in enumerate(cfg.ch_mult):
             c_out = cfg.ch * mult
-            blocks = [ResnetBlock(c_in if j == 0 else c_out, c_out)
+            blocks = [ResnetBlock(c_in if j == 0 else c_out, c_out, g)
                       for j in range(cfg.num_res_blocks)]
-            attn = ([AttnBlock(c_out) for _ in blocks] if res in cfg.attn_resolutions else [])
+            attn = ([AttnBlock(c_out, g) for _ in blocks] if res in cfg.attn_resolutions
+                    else [])
             down = (None, None) if i == last else ("downsample", Downsample(c_out))
             levels.append(Level(blocks, attn, *down))
             c_in = c_out
             res = res if i == last else res // 2
         self.down = nn.ModuleList(levels)
-        self.mid = Mid(c_in)
-        self.norm_out = group_norm(c_in)
+        self.mid = Mid(c_in, g)
+        self.norm_out = group_norm(c_in, g)
         self.conv_out = nn.Conv2d(c_in, cfg.z_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,20 +161,22 @@ class Decoder(nn.Module):
         n = len(cfg.ch_mult)
         c = cfg.ch * cfg.ch_mult[-1]
         res = cfg.resolution // 2 ** (n - 1)
+        g = cfg.min_group_channels
         self.conv_in = nn.Conv2d(cfg.z_channels, c, 3, padding=1)
-        self.mid = Mid(c)
+        self.mid = Mid(c, g)
         levels: list[Level] = []
         for i in reversed(range(n)):
             c_out = cfg.ch * cfg.ch_mult[i]
-            blocks = [ResnetBlock(c if j == 0 else c_out, c_out)
+            blocks = [ResnetBlock(c if j == 0 else c_out, c_out, g)
                       for j in range(cfg.num_res_blocks + 1)]
-            attn = ([AttnBlock(c_out) for _ in blocks] if res in cfg.attn_resolutions else [])
+            attn = ([AttnBlock(c_out, g) for _ in blocks] if res in cfg.attn_resolutions
+                    else [])
             up = (None, None) if i == 0 else ("upsample", Upsample(c_out))
             levels.insert(0, Level(blocks, attn, *up))
             c = c_out
             res = res if i == 0 else res * 2
         self.up = nn.ModuleList(levels)  # indexed by resolution level; run from the top
-        self.norm_out = group_norm(c)
+        self.norm_out = group_norm(c, g)
         self.conv_out = nn.Conv2d(c, cfg.out_ch, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

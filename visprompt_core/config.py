@@ -53,9 +53,8 @@ class VQGANConfig:
     in_channels: int = 3
     out_ch: int = 3
     # Each group norm has min(32, channels // min_group_channels) groups. 1 = taming's 32
-    # groups wherever there are >= 32 channels. With few channels, 1 leaves one channel per
-    # group: an instance norm that erases every flat colour (the first default model's
-    # tokenizer could not tell red from green); small models want 4 or more.
+    # groups wherever there are >= 32 channels; with few channels that leaves one channel
+    # per group, a per-channel instance norm. Parameter shapes do not depend on it.
     min_group_channels: int = 1
 
     @property
@@ -149,9 +148,10 @@ MAE_SMALL = MAEConfig(
     embed_dim=288, depth=6, num_heads=6, decoder_embed_dim=256, decoder_depth=4,
     decoder_num_heads=8, vocab_size=512,
 )
-# min_group_channels=4: in a 500-step CPU comparison (docs/model_card.md) the tokenizer
-# reached 13.5 dB on held-out canvases against 10.2 dB with one channel per group. The
-# shipped default file was trained with 1 (its own config says so).
+# min_group_channels=4: in a 500-step CPU comparison (benchmarks/bench_tokenizer_groups.py,
+# docs/model_card.md) the tokenizer reached 13.5 dB on held-out canvases against 10.2 dB
+# with one channel per group; neither learnt colour in that run. The shipped default file
+# was trained with 1 (its own config says so).
 VQGAN_SMALL = VQGANConfig(
     embed_dim=64, n_embed=512, z_channels=64, ch=16, ch_mult=(1, 2, 4, 4, 6),
     num_res_blocks=1, attn_resolutions=(), min_group_channels=4,

@@ -139,28 +139,12 @@ _CHILD = """
 import json, time
 import torch
 from PIL import Image
-{sample_prompt}
 from visprompt_core.config import PRESETS
 from visprompt_core.model import MAEVQGAN
-from visprompt_core.model.vit import sincos_2d
 from visprompt_core.pipeline import VisualPrompter
-with torch.device("meta"):
-    model = MAEVQGAN(PRESETS[{preset!r}])
-model = model.to_empty(device="cpu")
-model.reset_constants()
-gen = torch.Generator().manual_seed(0)
-with torch.no_grad():
-    for name, p in model.named_parameters():
-        if "norm" in name and name.endswith("weight"):
-            p.fill_(1.0)
-        elif name.endswith("bias"):
-            p.zero_()
-        else:
-            p.normal_(0, 0.02, generator=gen)
-    cfg = PRESETS[{preset!r}].mae
-    model.pos_embed.copy_(sincos_2d(cfg.embed_dim, cfg.grid))
-    model.decoder_pos_embed.copy_(sincos_2d(cfg.decoder_embed_dim, cfg.grid))
-prompter = VisualPrompter(model.eval(), device="cpu", dtype="fp32")
+{sample_prompt}
+{random_model}
+prompter = VisualPrompter(random_model({preset!r}), device="cpu", dtype="fp32")
 if {threads!r} is not None:
     torch.set_num_threads({threads!r})
 if {optimize!r}:
@@ -180,6 +164,7 @@ def against(rev: str, preset: str, threads: list[int], rounds: int, warmup: int,
     """Alternate fresh processes: the package at ``rev`` vs the working tree."""
     root = Path(__file__).resolve().parents[1]
     source = inspect.getsource(sample_prompt)
+    builder = inspect.getsource(random_model)
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "-C", str(root), "archive", rev, "visprompt_core"],
                                  capture_output=True, check=True).stdout
@@ -191,7 +176,8 @@ def against(rev: str, preset: str, threads: list[int], rounds: int, warmup: int,
         times: dict[str, list[float]] = {name: [] for name in trees}
         for _ in range(rounds):
             for name, (path, n, optimize) in trees.items():
-                code = _CHILD.format(sample_prompt=source, preset=preset, threads=n,
+                code = _CHILD.format(sample_prompt=source, random_model=builder,
+                                     preset=preset, threads=n,
                                      optimize=optimize, warmup=warmup, repeat=repeat)
                 env = {**os.environ, "PYTHONPATH": path}
                 out = subprocess.run([sys.executable, "-c", code], env=env, cwd=path,

@@ -21,12 +21,11 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from bench_cpu_speed import load_line, random_model, same_weights_copy
+from bench_cpu_speed import alternate, load_line, random_model, same_weights_copy
 from PIL import Image
 
 from visprompt_core import canvas as cv
@@ -121,14 +120,7 @@ def speed(preset: str, names: list[str], threads: int | None, repeat: int) -> No
         if name != "fp32"
     }
     with cpu_threads(threads):
-        for fn in runs.values():
-            fn()
-        times: dict[str, list[float]] = {name: [] for name in runs}
-        for _ in range(repeat):
-            for name, fn in runs.items():
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
+        times = alternate(runs, 1, repeat)
     ref = statistics.median(times["default fp32"])
     print(f"\nspeed on '{preset}' (random weights), threads {torch.get_num_threads()}"
           f"{'' if threads is None else f' -> {threads}'}, model time per canvas, "

@@ -14,8 +14,9 @@ from typing import Any
 
 from . import pixels, png
 from .client import Client, PromptCall
-from .document import DocumentPort, Mask, Rect, RgbaImage
+from .document import DocumentPort, LayerInfo, Mask, Rect, RgbaImage
 from .errors import DocumentChangedError, InputError, PluginError, ServerError
+from .library import library_pairs
 from .qt import QObject, pyqtSignal
 from .wire import ExamplePair, PromptOptions, PromptRequest, PromptResponse, ServerInfo
 
@@ -38,6 +39,7 @@ class Choices:
     answer_size: int = 0  # 0 = the query's size, else the answer's longest side
     ensemble: int = 0  # 0 = the server's default
     select: int = 0  # 0 = use every pair; else the pairs are a library, use the N closest
+    library: str = ""  # a group layer id whose pair groups are more pairs ("" = none)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,7 +59,7 @@ class Choices:
                 if isinstance(p, (list, tuple)) and len(p) == 2
             ]
             choices.pairs = clean or [("", "")]
-        for name in ("query", "mask_layer", "model"):
+        for name in ("query", "mask_layer", "model", "library"):
             if isinstance(data.get(name), str):
                 setattr(choices, name, data[name])
         if data.get("mask") in MASK_SOURCES:
@@ -80,6 +82,8 @@ class Plan:
     layer_name: str
     pairs: int
     select: int = 0
+    library: str = ""  # the library group's name ("" = none)
+    library_pairs: int = 0  # how many of ``pairs`` came from it
 
 
 def next_layer_name(doc: DocumentPort, pairs: int) -> str:
@@ -104,6 +108,16 @@ def _layer_name(doc: DocumentPort, layer_id: str) -> str:
     return "?"
 
 
+def _example_name(layers: list[LayerInfo], layer_id: str) -> str:
+    """'name', or 'name' in 'group' for a layer inside a group (library pairs)."""
+    by_id = {layer.id: layer for layer in layers}
+    layer = by_id.get(layer_id)
+    if layer is None:
+        return "'?'"
+    group = by_id.get(layer.parent)
+    return f"'{layer.name}' in '{group.name}'" if group is not None else f"'{layer.name}'"
+
+
 def _png_of(image: RgbaImage) -> str:
     return png.b64encode(png.encode_rgba(image.rgba, image.rect.width, image.rect.height))
 
@@ -111,15 +125,20 @@ def _png_of(image: RgbaImage) -> str:
 def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
     """Read the layers and selection that ``choices`` name; raise InputError if unusable."""
     bounds = doc.bounds()
-    pairs = [(a, b) for a, b in choices.pairs if a or b]
-    if not pairs:
-        raise InputError("Choose at least one example pair (input layer and output layer).")
-    for a, b in pairs:
+    layers = doc.layers()
+    rows = [(a, b) for a, b in choices.pairs if a or b]
+    library = library_pairs(layers, choices.library) if choices.library else []
+    if not rows and not library:
+        raise InputError(
+            "Choose at least one example pair (input layer and output layer) or a library."
+        )
+    for a, b in rows:
         if not a or not b:
             raise InputError("Every example pair needs both an input and an output layer.")
         for layer_id in (a, b):
             if not doc.layer_exists(layer_id):
                 raise InputError("An example layer no longer exists; choose it again.")
+    pairs = rows + library
     query_id = choices.query or doc.active_layer_id() or ""
     if not query_id or not doc.layer_exists(query_id):
         raise InputError("Choose the query layer (the image to transform).")
@@ -153,7 +172,7 @@ def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
     for a, b in pairs:
         rect = doc.layer_bounds(a).united(doc.layer_bounds(b)).intersected(bounds)
         if rect.empty:
-            raise InputError(f"The example layers '{_layer_name(doc, a)}' are empty.")
+            raise InputError(f"The example layers {_example_name(layers, a)} are empty.")
         examples.append(
             ExamplePair(_png_of(doc.read_layer(a, rect)), _png_of(doc.read_layer(b, rect)))
         )
@@ -177,6 +196,8 @@ def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
         layer_name=next_layer_name(doc, len(pairs)),
         pairs=len(pairs),
         select=choices.select,
+        library=_layer_name(doc, choices.library) if library else "",
+        library_pairs=len(library),
     )
     return request, plan
 
@@ -203,13 +224,33 @@ def check_limits(plan: Plan, limits: ServerInfo | None) -> None:
             "This server cannot pick the closest pairs from a library; set 'Use closest' "
             "to 'all pairs' or update the backend."
         )
+    chosen = ""
+    if plan.library_pairs:
+        chosen = (
+            f"{plan.pairs} example pairs are chosen ({plan.library_pairs} from the library "
+            f"'{plan.library}'). "
+        )
     if plan.select:
         if plan.pairs > limits.max_pool:
             raise InputError(
-                f"The server accepts a library of at most {limits.max_pool} example pairs."
+                f"{chosen}The server accepts a library of at most {limits.max_pool} example pairs."
             )
     elif limits.max_pairs and plan.pairs > limits.max_pairs:
-        raise InputError(f"The server accepts at most {limits.max_pairs} example pairs.")
+        if limits.max_pool:
+            hint = (
+                f" Set 'Use closest' to let it pick the closest ones from up to "
+                f"{limits.max_pool} pairs."
+            )
+        elif plan.library_pairs:
+            hint = (
+                " This server cannot pick the closest pairs from a library; use fewer "
+                "pairs or update the backend."
+            )
+        else:
+            hint = ""
+        raise InputError(
+            f"{chosen}The server accepts at most {limits.max_pairs} example pairs.{hint}"
+        )
     region = plan.region
     if limits.max_pixels and region.width * region.height > limits.max_pixels:
         raise InputError(

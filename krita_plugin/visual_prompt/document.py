@@ -40,6 +40,7 @@ class LayerInfo:
     name: str
     kind: str = "paintlayer"
     level: int = 0  # nesting depth, for indenting names in the lists
+    parent: str = ""  # the id of the group holding it; "" = at the top level
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,10 @@ class DocumentPort(Protocol):
 
     def bounds(self) -> Rect: ...
 
-    def layers(self) -> list[LayerInfo]: ...
+    def layers(self) -> list[LayerInfo]:
+        """Every layer (masks excluded), top to bottom, a group followed by its
+        children; ``parent`` links a child to its group."""
+        ...
 
     def active_layer_id(self) -> str | None: ...
 

@@ -37,13 +37,14 @@ def _format(node: Any) -> PixelFormat:
     return PixelFormat(node.colorModel(), node.colorDepth(), node.colorProfile() or "")
 
 
-def _walk(node: Any, level: int = 0) -> Iterator[tuple[Any, int]]:
-    """Layers from top to bottom (Krita lists children bottom first)."""
+def _walk(node: Any, level: int = 0, parent: str = "") -> Iterator[tuple[Any, int, str]]:
+    """Layers from top to bottom (Krita lists children bottom first), each with its
+    nesting level and its parent's id ("" at the top level)."""
     for child in reversed(node.childNodes()):
         if child.type().endswith("mask"):
             continue
-        yield child, level
-        yield from _walk(child, level + 1)
+        yield child, level, parent
+        yield from _walk(child, level + 1, node_id(child))
 
 
 def active_document() -> KritaDocument | None:
@@ -67,12 +68,12 @@ class KritaDocument:
 
     def layers(self) -> list[LayerInfo]:
         return [
-            LayerInfo(node_id(n), n.name(), n.type(), level)
-            for n, level in _walk(self.doc.rootNode())
+            LayerInfo(node_id(n), n.name(), n.type(), level, parent)
+            for n, level, parent in _walk(self.doc.rootNode())
         ]
 
     def _node(self, layer_id: str) -> Any:
-        for node, _level in _walk(self.doc.rootNode()):
+        for node, _level, _parent in _walk(self.doc.rootNode()):
             if node_id(node) == layer_id:
                 return node
         return None

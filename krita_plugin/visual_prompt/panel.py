@@ -9,6 +9,8 @@ from typing import Any
 from .app import PluginApp
 from .controller import Choices
 from .document import DocumentPort, LayerInfo
+from .errors import InputError
+from .library import GROUP, library_pairs
 from .qt import (
     QCheckBox,
     QComboBox,
@@ -34,6 +36,8 @@ ANSWER_SIZES = [(0, "Query size"), (448, "448 px"), (896, "896 px"), (1792, "179
 MASK_ITEMS = [("selection", "Selection"), ("layer", "Layer"), ("none", "None (whole layer)")]
 ACTIVE = ""  # the data of the first entry: "(active layer)" or "(choose a layer)"
 CHOOSE = "(choose a layer)"
+NO_LIBRARY = "None"
+MISSING_GROUP = "(deleted group)"
 
 
 class PairRow(QWidget):
@@ -69,6 +73,17 @@ def _fill(combo: QComboBox, layers: list[LayerInfo], current: str, first: str | 
     index = combo.findData(current) if current else -1
     combo.setCurrentIndex(max(index, 0))
     combo.blockSignals(False)
+
+
+def _fill_library(combo: QComboBox, layers: list[LayerInfo], current: str) -> None:
+    """None + the document's group layers; a chosen group that is gone stays chosen as
+    "(deleted group)", so that running says so instead of quietly dropping the library."""
+    _fill(combo, [layer for layer in layers if layer.kind == GROUP], current, NO_LIBRARY)
+    if current and combo.findData(current) < 0:
+        combo.blockSignals(True)
+        combo.addItem(MISSING_GROUP, current)
+        combo.setCurrentIndex(combo.count() - 1)
+        combo.blockSignals(False)
 
 
 def _data(combo: QComboBox) -> str:
@@ -118,6 +133,18 @@ class PromptPanel(QWidget):
         self.add_pair_button = QPushButton("Add pair")
         self.add_pair_button.clicked.connect(lambda: self.add_pair())
         self.pairs_layout.addWidget(self.add_pair_button)
+        library_row = QHBoxLayout()
+        library_row.addWidget(QLabel("Library"))
+        self.library = QComboBox()
+        self.library.setToolTip(
+            "A group layer holding one group per example pair (input and output layers "
+            "inside); its pairs are added to the pairs above"
+        )
+        self.library.currentIndexChanged.connect(self.store_choices)
+        library_row.addWidget(self.library, 1)
+        self.library_status = QLabel()
+        library_row.addWidget(self.library_status)
+        self.pairs_layout.addLayout(library_row)
         root.addWidget(examples)
 
         form = QFormLayout()
@@ -153,8 +180,8 @@ class PromptPanel(QWidget):
         self.select.setRange(0, 8)
         self.select.setSpecialValueText("all pairs")
         self.select.setToolTip(
-            "Treat the example pairs as a library: use only this many, the ones whose input "
-            "looks most like the query"
+            "Treat the example pairs (the rows and the library's) as a library: use only "
+            "this many, the ones whose input looks most like the query"
         )
         self.select.valueChanged.connect(self.store_choices)
         self.select.valueChanged.connect(lambda _value: self._update_pair_buttons())
@@ -257,6 +284,22 @@ class PromptPanel(QWidget):
             return info.max_pool
         return info.max_pairs
 
+    def _update_library_status(self) -> None:
+        """How many pairs the chosen library gives, or why it gives none (tooltip)."""
+        library = _data(self.library)
+        if not library:
+            self.library_status.setText("")
+            self.library_status.setToolTip("")
+            return
+        try:
+            count = len(library_pairs(self._layers, library))
+        except InputError as exc:
+            self.library_status.setText("not usable")
+            self.library_status.setToolTip(str(exc))
+            return
+        self.library_status.setText(f"{count} pair{'s' if count != 1 else ''}")
+        self.library_status.setToolTip("")
+
     # documents and choices -------------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
         """Follow the active document and its layers (called every second)."""
@@ -296,6 +339,8 @@ class PromptPanel(QWidget):
             self.answer_size.setCurrentIndex(max(0, self.answer_size.findData(choices.answer_size)))
             self.ensemble.setValue(choices.ensemble)
             self.select.setValue(choices.select)
+            _fill_library(self.library, self._layers, choices.library)
+            self._update_library_status()
             self.mask_layer.setEnabled(choices.mask == "layer")
             self.run_button.setEnabled(self.doc is not None and not self.app.controller.busy)
         finally:
@@ -311,12 +356,14 @@ class PromptPanel(QWidget):
             answer_size=int(self.answer_size.currentData() or 0),
             ensemble=self.ensemble.value(),
             select=self.select.value(),
+            library=_data(self.library),
         )
 
     def store_choices(self, *_args: object) -> None:
         if self._loading:
             return
         self.mask_layer.setEnabled(_data(self.mask) == "layer")
+        self._update_library_status()
         if self.doc is not None:
             self.app.set_choices(self.doc, self.choices())
 

@@ -45,3 +45,33 @@ def test_prompt_inserts_the_answer_inside_the_selection(
     assert verdict["ok"], json.dumps(verdict["failures"], indent=1)
     print(json.dumps(verdict["checks"], indent=1))
     assert len(verdict["checks"]) >= 10
+
+
+@pytest.mark.krita
+@pytest.mark.slow
+def test_prompt_with_an_example_library_group(
+    krita_backend: Backend, krita_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A library group of three pair groups, no example rows, 'Use closest' = 1."""
+    out = tmp_path / "verdict.json"
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "url": krita_backend.url,
+                "token": krita_backend.token,
+                "plugin_dir": str(PLUGIN_DIR),
+                "out": str(out),
+            }
+        )
+    )
+    env = dict(krita_env, PYTHONPATH=str(SCRIPTS))
+    command = ["xvfb-run", "-a", "kritarunner", "-s", "vp_library_check", "--", str(config)]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    log = (run.stdout + run.stderr)[-4000:]
+    assert out.is_file(), f"kritarunner wrote no verdict (exit {run.returncode}):\n{log}"
+    verdict = json.loads(out.read_text())
+    assert "error" not in verdict, verdict["error"]
+    assert verdict["ok"], json.dumps(verdict["failures"], indent=1)
+    print(json.dumps(verdict["checks"], indent=1))
+    assert len(verdict["checks"]) >= 15

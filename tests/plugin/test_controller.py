@@ -7,7 +7,7 @@ from typing import Any
 
 import fake_krita
 import pytest
-from documents import make_document, select
+from documents import add_library, make_document, select
 from plugin_support import native_pixel
 from visual_prompt import png
 from visual_prompt.controller import Choices, answer_image, finish, next_layer_name, prepare
@@ -215,3 +215,134 @@ def test_server_limits_are_checked_before_sending(qapp: Any, krita: Any) -> None
         check_limits(plan, ServerInfo(max_pairs=8))  # an older server
     plain, _plan = prepare(KritaDocument(doc), choices_for(doc, mask="none"))
     assert "select" not in plain.options.to_json()
+
+
+def library_choices(doc: fake_krita.Document, **kw: Any) -> Choices:
+    library = doc.nodeByName("library")
+    assert library is not None
+    return Choices(pairs=[("", "")], library=node_id(library), **kw)
+
+
+def test_library_pairs_are_sent(qapp: Any, krita: Any) -> None:
+    doc = make_document(krita)
+    add_library(doc)
+    port = KritaDocument(doc)
+    request, plan = prepare(port, library_choices(doc, mask="none", select=1))
+    inputs = [decoded(p.input) for p in request.examples]
+    outputs = [decoded(p.output) for p in request.examples]
+    assert [i[1:] for i in inputs] == [(6, 6)] * 3  # read over the pair's own bounds
+    assert [i[0][:4] for i in inputs] == [
+        bytes([0, 0, 250, 255]), bytes([200, 30, 30, 255]), bytes([0, 200, 0, 255])
+    ]  # fmt: skip
+    assert [o[0][:4] for o in outputs] == [
+        bytes([250, 250, 0, 255]), bytes([30, 30, 200, 255]), bytes([0, 100, 0, 255])
+    ]  # fmt: skip
+    assert (plan.pairs, plan.library, plan.library_pairs) == (3, "library", 3)
+    assert plan.layer_name == "Visual Prompt 1 (3 pairs)"
+    assert request.options.to_json()["select"] == 1
+    # rows come first, then the library's pairs
+    both = library_choices(doc, mask="none")
+    both.pairs = choices_for(doc).pairs
+    request, plan = prepare(port, both)
+    assert plan.pairs == 4 and plan.library_pairs == 3
+    assert decoded(request.examples[0].input)[1:] == (12, 12)
+
+
+def test_choices_round_trip_with_a_library(qapp: Any, krita: Any) -> None:
+    doc = make_document(krita)
+    add_library(doc)
+    choices = library_choices(doc, select=1)
+    port = KritaDocument(doc)
+    port.save_choices(choices.to_dict())
+    assert Choices.from_dict(port.load_choices()) == choices
+    assert choices.to_dict()["library"] == choices.library != ""
+    # dicts stored before the library existed, or with junk in the field
+    old = Choices(pairs=[("a", "b")], select=2).to_dict()
+    del old["library"]
+    assert Choices.from_dict(old) == Choices(pairs=[("a", "b")], select=2)
+    assert Choices.from_dict(dict(old, library=7)).library == ""
+
+
+def run_refused(doc: fake_krita.Document, choices: Choices, limits: Any = None) -> list[str]:
+    """Run the controller with a client that must never be called; the messages."""
+    from visual_prompt.client import Client
+    from visual_prompt.controller import PromptController
+
+    controller = PromptController()
+    controller.set_client(Client("http://127.0.0.1:9", ""))
+    controller.limits = limits
+    messages: list[str] = []
+    controller.message.connect(lambda text, _level: messages.append(text))
+    assert controller.run(KritaDocument(doc), choices) is False
+    assert controller.call is None and not controller.busy
+    return messages
+
+
+def tree(node: fake_krita.Node) -> list[Any]:
+    return [(c.name(), bytes(c.data), tree(c)) for c in node.childNodes()]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("empty library", "'library' holds no pair groups"),
+        ("no output", "not an example pair: 'short names'"),
+        ("deleted library", "library group no longer exists"),
+        ("empty pair", "example layers 'lower' in 'by position' are empty"),
+        ("query in library", "also an example layer"),
+    ],
+)
+def test_library_errors_leave_the_document_alone(
+    qapp: Any, krita: Any, change: str, words: str
+) -> None:
+    doc = make_document(krita)
+    if change == "empty library":
+        add_library(doc, pairs=[])
+    elif change == "no output":
+        add_library(doc)
+        out = doc.nodeByName("cat-out")
+        assert out is not None
+        out.setName("cat")
+    elif change == "empty pair":
+        add_library(doc, pairs=[("by position", [("lower", None), ("upper", None)])])
+    else:
+        add_library(doc)
+    choices = library_choices(doc, mask="none")
+    if change == "deleted library":
+        library = doc.nodeByName("library")
+        assert library is not None
+        library.remove()
+    elif change == "query in library":
+        lower = doc.nodeByName("lower")
+        assert lower is not None
+        choices.query = node_id(lower)
+    before = tree(doc.rootNode())
+    messages = run_refused(doc, choices)
+    assert len(messages) == 1 and words in messages[0], messages
+    assert tree(doc.rootNode()) == before
+    assert doc.undo_stack == [] and doc.non_undoable_writes == 0
+    assert bytes(doc.annotation("visual_prompt")) == b""  # choices not even stored
+
+
+def test_library_limits_are_checked_before_sending(qapp: Any, krita: Any) -> None:
+    from visual_prompt.wire import ServerInfo
+
+    doc = make_document(krita)
+    add_library(doc)
+    choices = library_choices(doc, mask="none")
+    # all three pairs at once: too many for a server taking 2
+    messages = run_refused(doc, choices, ServerInfo(max_pairs=2, max_pool=64))
+    assert messages[0].startswith("3 example pairs are chosen (3 from the library 'library')")
+    assert "at most 2 example pairs" in messages[0] and "Set 'Use closest'" in messages[0]
+    # an older server without max_pool
+    messages = run_refused(doc, choices, ServerInfo(max_pairs=2))
+    assert "cannot pick the closest pairs from a library" in messages[0]
+    choices.select = 1
+    messages = run_refused(doc, choices, ServerInfo(max_pairs=8))
+    assert "cannot pick the closest" in messages[0]
+    # a library larger than the server's max_pool
+    choices.pairs = choices_for(doc).pairs
+    messages = run_refused(doc, choices, ServerInfo(max_pairs=8, max_pool=3))
+    assert messages[0].startswith("4 example pairs are chosen (3 from the library")
+    assert "library of at most 3 example pairs" in messages[0]
+    assert bytes(doc.annotation("visual_prompt")) == b""

@@ -8,12 +8,14 @@ from typing import Any
 
 import fake_krita
 import pytest
-from documents import make_document, select
+from documents import add_library, make_document, select
 from visual_prompt.app import PluginApp
-from visual_prompt.krita_api import KritaDocument
+from visual_prompt.client import Client
+from visual_prompt.krita_api import KritaDocument, node_id
 from visual_prompt.panel import PromptPanel
 from visual_prompt.qt import Qt
 from visual_prompt.settings import Settings
+from visual_prompt.wire import ServerInfo
 
 
 def provider(krita: fake_krita.Krita) -> Any:
@@ -207,3 +209,106 @@ def test_use_closest_answers_from_a_library(
     assert doc.nodeByName("Visual Prompt 1 (9 pairs)") is not None
     stored = json.loads(bytes(doc.annotation("visual_prompt")).decode())
     assert stored["select"] == 1
+
+
+def offline_client(panel: PromptPanel, info: ServerInfo | None = None) -> None:
+    """A client that is never reached: prompts that get past the checks would fail."""
+    panel.app.client = Client("http://127.0.0.1:9", "")
+    panel.app.controller.set_client(panel.app.client)
+    panel.app.state = "on"
+    if info is not None:
+        panel.app._on_info(info)
+
+
+def test_library_group_is_chosen_and_remembered(make_panel: Any, krita: fake_krita.Krita) -> None:
+    first = make_document(krita)
+    add_library(first)
+    add_library(first, "empty group", pairs=[])
+    panel = make_panel("http://127.0.0.1:9", "")
+    texts = [panel.library.itemText(i) for i in range(panel.library.count())]
+    assert texts == [
+        "None", "empty group", "library", "  full names", "  short names", "  by position"
+    ]  # fmt: skip
+    assert panel.library_status.text() == ""
+    pick(panel.library, "library")
+    assert panel.library_status.text() == "3 pairs"
+    assert panel.choices().library == node_id(first.nodeByName("library"))
+    pick(panel.library, "empty group")
+    assert panel.library_status.text() == "not usable"
+    assert "holds no pair groups" in panel.library_status.toolTip()
+    pick(panel.library, "library")
+    make_document(krita)
+    panel.refresh()
+    assert panel.library.currentText() == "None" and panel.choices().library == ""
+    krita.setActiveDocument(first)
+    panel.refresh()
+    assert panel.library.currentText() == "library" and panel.library_status.text() == "3 pairs"
+    # a pair group that stops fitting the convention is flagged at once
+    out = first.nodeByName("cat-out")
+    assert out is not None
+    out.setName("cat")
+    panel.refresh()
+    assert panel.library_status.text() == "not usable"
+    assert "'short names'" in panel.library_status.toolTip()
+
+
+def test_deleted_library_group_is_explained(make_panel: Any, krita: fake_krita.Krita) -> None:
+    doc = make_document(krita)
+    library = add_library(doc)
+    panel = make_panel("http://127.0.0.1:9", "")
+    setup_pair(panel)
+    pick(panel.library, "library")
+    library.remove()
+    panel.refresh()
+    # the choice stays, so that the rows are not quietly sent without the library
+    assert panel.library.currentText() == "(deleted group)"
+    assert panel.choices().library == node_id(library)
+    offline_client(panel)
+    count = len(doc.rootNode().childNodes())
+    panel.run_button.click()
+    assert "library group no longer exists" in panel.message.text()
+    assert len(doc.rootNode().childNodes()) == count and doc.undo_stack == []
+    pick(panel.library, "None")
+    assert panel.choices().library == ""
+
+
+def test_library_limits_of_an_older_server(make_panel: Any, krita: fake_krita.Krita) -> None:
+    doc = make_document(krita)
+    add_library(doc)
+    panel = make_panel("http://127.0.0.1:9", "")
+    offline_client(panel, ServerInfo(max_pairs=2))  # an older server: no max_pool
+    assert not panel.select.isEnabled()
+    pick(panel.library, "library")
+    pick(panel.mask, "None (whole layer)")
+    panel.run_button.click()
+    text = panel.message.text()
+    assert "3 example pairs are chosen (3 from the library 'library')" in text
+    assert "at most 2 example pairs" in text and "cannot pick the closest" in text
+    assert not panel.app.controller.busy and doc.undo_stack == []
+
+
+def test_use_closest_from_a_library_group(
+    qtbot: Any, make_panel: Any, krita: fake_krita.Krita, backend: dict[str, str]
+) -> None:
+    """Rows left empty, a library group of three pairs, 'Use closest' = 1."""
+    doc = make_document(krita)
+    library = add_library(doc)
+    select(doc, 24, 8, 10, 6)
+    panel = make_panel(backend["url"], backend["token"])
+    panel.connect_button.click()
+    qtbot.waitUntil(lambda: panel.app.info is not None, timeout=60000)
+    pick(panel.library, "library")
+    panel.select.setValue(1)
+    assert panel.choices().pairs == [("", "")]
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Added layer" in panel.message.text(), timeout=120000)
+    names = [n.name() for n in doc.rootNode().childNodes()]
+    assert names == [
+        "background", "example in", "example out", "query", "Visual Prompt 1 (3 pairs)",
+        "library",
+    ]  # fmt: skip
+    new = doc.nodeByName("Visual Prompt 1 (3 pairs)")
+    assert new is not None and new.bounds().getRect() == (24, 8, 10, 6)
+    assert [g.name() for g in library.childNodes()] == ["by position", "short names", "full names"]
+    stored = json.loads(bytes(doc.annotation("visual_prompt")).decode())
+    assert stored["library"] == node_id(library) and stored["select"] == 1

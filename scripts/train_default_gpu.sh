@@ -21,9 +21,9 @@ python3 -m visprompt_core.train --out "$RUN" --preset small --seed 0 \
   2>&1 | tee "$OUT/train.log"
 cp "$RUN/log.jsonl" "$RUN/eval.json" "$RUN/config.json" "$OUT/"
 # Does the tokenizer keep colour? (chroma PSNR of an all-grey output: about 17 dB)
-MODEL="$RUN/model.safetensors" PYTHONPATH=.:benchmarks python3 - <<'PY' | tee "$OUT/tokenizer_colour.json"
+MODEL="$RUN/model.safetensors" python3 - <<'PY' | tee "$OUT/tokenizer_colour.json"
 import json, os
-from bench_tokenizer_groups import reconstruction_figures
+from visprompt_core.train.tokenizer import reconstruction_figures
 from visprompt_core.checkpoints import load_model_file
 _, model = load_model_file(os.environ["MODEL"])
 print(json.dumps(reconstruction_figures(model.vae.float().eval())))

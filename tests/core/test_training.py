@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
 from visprompt_core.checkpoints import load_model_file
+from visprompt_core.config import PRESETS
+from visprompt_core.model.vqgan import VQGAN, AttnBlock, ResnetBlock
 from visprompt_core.train.common import TrainConfig
 from visprompt_core.train.mae import random_mask, train_mae
-from visprompt_core.train.tokenizer import check_crop, random_crop, train_tokenizer
+from visprompt_core.train.tokenizer import (
+    DEAD_USAGE,
+    USAGE_DECAY,
+    EmaCodebook,
+    check_crop,
+    init_for_training,
+    random_crop,
+    reconstruction_figures,
+    train_tokenizer,
+)
 
 
 def records(out: Path, stage: str) -> list[dict]:
@@ -31,10 +43,18 @@ def test_short_cpu_run_lowers_loss_and_resumes(tmp_path: Path) -> None:
     last = sum(r["loss"] for r in tok[-2:]) / 2
     assert last < first * 0.9, (first, last)
 
+    held_out = [r for r in map(json.loads, (tmp_path / "log.jsonl").read_text().splitlines())
+                if r.get("event") == "held_out"]
+    assert [r["step"] for r in held_out] == [20, 40]
+    assert all(r["saturation_ratio"] > 0 and 5 < r["psnr"] < 40 for r in held_out)
+
     model = train_mae(cfg, tokenizer)
     mae = records(tmp_path, "mae")
     assert mae[-1]["step"] == 40
-    assert mae[-1]["loss"] < mae[0]["loss"] * 0.8
+    # The tokenizer uses all its 64 codes from the start (seeded codebook), so the first
+    # loss is the uniform guess, log(64) = 4.16; 40 tiny steps get clearly below it.
+    assert mae[-1]["loss"] < mae[0]["loss"] * 0.95
+    assert mae[-1]["loss"] < math.log(PRESETS["tiny"].mae.vocab_size) - 0.2
     _, saved = load_model_file(tmp_path / "model.safetensors")
     for key in ("decoder_pred.weight", "vae.quantize.embedding.weight"):
         torch.testing.assert_close(saved.state_dict()[key], model.state_dict()[key].half().float())
@@ -85,3 +105,84 @@ def test_tokenizer_trains_on_crops(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="tok_crop"):
         train_tokenizer(TrainConfig(out=str(tmp_path / "bad"), preset="tiny", device="cpu",
                                     tok_steps=2, tok_crop=100))
+
+
+def test_training_init_makes_every_block_the_identity() -> None:
+    torch.manual_seed(0)
+    vq = VQGAN(PRESETS["tiny"].vqgan)
+    init_for_training(vq)
+    blocks = [m for m in vq.modules() if isinstance(m, (ResnetBlock, AttnBlock))]
+    assert len(blocks) > 5
+    with torch.no_grad():
+        for block in blocks:
+            if isinstance(block, ResnetBlock) and block.nin_shortcut is not None:
+                continue
+            channels = block.norm1.num_channels if isinstance(block, ResnetBlock) \
+                else block.norm.num_channels
+            x = torch.randn(2, channels, 8, 8)
+            torch.testing.assert_close(block(x), x)
+    conv = vq.encoder.conv_in
+    fan_in = conv.weight[0].numel()
+    assert abs(float(conv.weight.detach().std()) * fan_in ** 0.5 - 1) < 0.25
+    assert not conv.bias.any()
+
+
+def test_codebook_seeded_from_encoder_outputs_uses_every_code() -> None:
+    torch.manual_seed(0)
+    vq = VQGAN(PRESETS["tiny"].vqgan)
+    init_for_training(vq)
+    with torch.no_grad():
+        z = vq.encode_latent(torch.rand(4, 3, 224, 224) * 2 - 1)
+    n_codes = vq.cfg.n_embed
+    # The N(0, 1) initial codes lie far from the encoder's outputs: few take everything.
+    assert vq.quantize.codes(z).unique().numel() < n_codes // 2
+    ema = EmaCodebook(vq)
+    ema.seed(z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]))
+    assert ema.seeded
+    # Every code is a distinct encoder output, so each is the nearest code of its own row.
+    assert vq.quantize.codes(z).unique().numel() == n_codes
+    torch.testing.assert_close(ema.sums, vq.quantize.embedding.weight)
+
+
+def test_codes_unused_for_about_thirty_steps_restart() -> None:
+    vq = VQGAN(PRESETS["tiny"].vqgan)
+    ema = EmaCodebook(vq)
+    z = torch.randn(256, vq.cfg.embed_dim)
+    only_code_0 = torch.zeros(256, dtype=torch.long)
+    # usage starts at the uniform share and decays by USAGE_DECAY per step without a hit
+    quiet = 0
+    while USAGE_DECAY ** (quiet + 1) >= DEAD_USAGE:
+        quiet += 1
+    assert 25 <= quiet <= 40
+    restarted = [ema.update(z, only_code_0) for _ in range(quiet + 1)]
+    assert sum(restarted[:quiet]) == 0
+    assert restarted[quiet] == vq.cfg.n_embed - 1
+    book = vq.quantize.embedding.weight
+    # restarted codes are rows of the batch
+    exact_match = (book[1:, None, :] == z[None]).all(-1).any(1)
+    assert bool(exact_match.all())
+
+
+class _Reconstructs(torch.nn.Module):
+    """A stand-in tokenizer: 'tokens' are the image; decoding keeps it or greys it."""
+
+    def __init__(self, grey: bool) -> None:
+        super().__init__()
+        self.grey = grey
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def decode_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(1, keepdim=True).expand_as(x) if self.grey else x
+
+
+def test_reconstruction_figures_tell_grey_from_colour() -> None:
+    exact = reconstruction_figures(_Reconstructs(grey=False), episodes=8)  # type: ignore[arg-type]
+    assert exact["psnr"] == pytest.approx(100.0)
+    assert exact["saturation_ratio"] == pytest.approx(1.0)
+    grey = reconstruction_figures(_Reconstructs(grey=True), episodes=8)  # type: ignore[arg-type]
+    assert grey["saturation_ratio"] == pytest.approx(0.0, abs=1e-6)
+    assert 14 < grey["chroma_psnr"] < 20  # about 17 dB: the colour part is all lost
+    assert grey["psnr"] < 30

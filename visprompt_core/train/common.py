@@ -33,7 +33,7 @@ class TrainConfig:
     # tokenizer stage
     tok_steps: int = 3000
     tok_batch: int = 128
-    tok_lr: float = 1e-3
+    tok_lr: float = 3e-4  # 1e-3 collapsed to grey codes (docs/model_card.md)
     tok_time_budget: float = 0.0  # seconds; 0 = no limit
     # side of the random square crop of each target canvas the tokenizer trains on
     # (a multiple of the 16-px patch); 0 = the whole 224-px canvas

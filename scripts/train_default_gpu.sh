@@ -11,13 +11,15 @@ MAE_BUDGET=${MAE_BUDGET:-300}
 # The tokenizer trains on random 112-px crops (a quarter of a canvas per sample), 512 a step.
 TOK_CROP=${TOK_CROP:-112}
 TOK_BATCH=${TOK_BATCH:-512}
+MAE_BATCH=${MAE_BATCH:-256}
+EVAL_EPISODES=${EVAL_EPISODES:-1024}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$OUT/gpu.txt"
 python3 -m visprompt_core.train --out "$RUN" --preset small --seed 0 \
   --tok-steps 100000 --tok-batch "$TOK_BATCH" --tok-crop "$TOK_CROP" \
   --tok-time-budget "$TOK_BUDGET" \
-  --mae-steps 100000 --mae-batch 256 --mae-time-budget "$MAE_BUDGET" \
-  --log-every 100 --eval-every 1000 --save-every 2000 --eval-episodes 1024 \
+  --mae-steps 100000 --mae-batch "$MAE_BATCH" --mae-time-budget "$MAE_BUDGET" \
+  --log-every 100 --eval-every 1000 --save-every 2000 --eval-episodes "$EVAL_EPISODES" \
   2>&1 | tee "$OUT/train.log"
 cp "$RUN/log.jsonl" "$RUN/eval.json" "$RUN/config.json" "$OUT/"
 # Does the tokenizer keep colour? (chroma PSNR of an all-grey output: about 17 dB)

@@ -148,10 +148,9 @@ MAE_SMALL = MAEConfig(
     embed_dim=288, depth=6, num_heads=6, decoder_embed_dim=256, decoder_depth=4,
     decoder_num_heads=8, vocab_size=512,
 )
-# min_group_channels=4: in a 500-step CPU comparison (benchmarks/bench_tokenizer_groups.py,
-# docs/model_card.md) the tokenizer reached 13.5 dB on held-out canvases against 10.2 dB
-# with one channel per group; neither learnt colour in that run. The shipped default file
-# was trained with 1 (its own config says so).
+# min_group_channels=4: in a 500-step CPU comparison (docs/model_card.md, old training
+# recipe) the tokenizer reached 13.5 dB on held-out canvases against 10.2 dB with one
+# channel per group. The shipped default file was trained with 1 (its own config says so).
 VQGAN_SMALL = VQGANConfig(
     embed_dim=64, n_embed=512, z_channels=64, ch=16, ch_mult=(1, 2, 4, 4, 6),
     num_res_blocks=1, attn_resolutions=(), min_group_channels=4,

@@ -3,6 +3,9 @@
 #   OUT=/some/folder bash scripts/train_default_gpu.sh
 # Everything lands in $OUT: the training log, held-out evaluation, the fp16 weights
 # (split into <16 MB parts for transfer; `cat model.safetensors.part-* > model.safetensors`).
+# Dry run of the whole script on a CPU before spending GPU time (about 10 minutes):
+#   PATH=.venv/bin:$PATH OUT=/tmp/out TOK_BUDGET=25 MAE_BUDGET=40 TOK_BATCH=8 MAE_BATCH=8 \
+#     EVAL_EPISODES=8 bash scripts/train_default_gpu.sh
 set -euo pipefail
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 RUN=${RUN:-/tmp/visprompt-run}
@@ -13,7 +16,11 @@ TOK_CROP=${TOK_CROP:-112}
 TOK_BATCH=${TOK_BATCH:-512}
 MAE_BATCH=${MAE_BATCH:-256}
 EVAL_EPISODES=${EVAL_EPISODES:-1024}
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+else
+  echo "no nvidia-smi: not a GPU machine" | tee "$OUT/gpu.txt"
+fi
 python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$OUT/gpu.txt"
 python3 -m visprompt_core.train --out "$RUN" --preset small --seed 0 \
   --tok-steps 100000 --tok-batch "$TOK_BATCH" --tok-crop "$TOK_CROP" \

@@ -5,11 +5,32 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from plugin_support import PLUGIN_DIR, Backend
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+def run_in_krita(script: str, settings: dict[str, Any], backend: Backend,
+                 krita_env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
+    """Run ``scripts/<script>.py`` in headless Krita against ``backend``; its verdict."""
+    out = tmp_path / "verdict.json"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"url": backend.url, "token": backend.token,
+                                  "plugin_dir": str(PLUGIN_DIR), "out": str(out),
+                                  **settings}))
+    env = dict(krita_env, PYTHONPATH=str(SCRIPTS))
+    command = ["xvfb-run", "-a", "kritarunner", "-s", script, "--", str(config)]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    log = (run.stdout + run.stderr)[-4000:]
+    assert out.is_file(), f"kritarunner wrote no verdict (exit {run.returncode}):\n{log}"
+    verdict = json.loads(out.read_text())
+    assert "error" not in verdict, verdict["error"]
+    assert verdict["ok"], json.dumps(verdict["failures"], indent=1)
+    print(json.dumps(verdict["checks"], indent=1))
+    return verdict
 
 
 @pytest.mark.krita
@@ -21,29 +42,8 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 def test_prompt_inserts_the_answer_inside_the_selection(
     model: str, depth: str, krita_backend: Backend, krita_env: dict[str, str], tmp_path: Path
 ) -> None:
-    out = tmp_path / "verdict.json"
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "url": krita_backend.url,
-                "token": krita_backend.token,
-                "plugin_dir": str(PLUGIN_DIR),
-                "depth": depth,
-                "model": model,
-                "out": str(out),
-            }
-        )
-    )
-    env = dict(krita_env, PYTHONPATH=str(SCRIPTS))
-    command = ["xvfb-run", "-a", "kritarunner", "-s", "vp_prompt_check", "--", str(config)]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
-    log = (run.stdout + run.stderr)[-4000:]
-    assert out.is_file(), f"kritarunner wrote no verdict (exit {run.returncode}):\n{log}"
-    verdict = json.loads(out.read_text())
-    assert "error" not in verdict, verdict["error"]
-    assert verdict["ok"], json.dumps(verdict["failures"], indent=1)
-    print(json.dumps(verdict["checks"], indent=1))
+    verdict = run_in_krita("vp_prompt_check", {"depth": depth, "model": model},
+                           krita_backend, krita_env, tmp_path)
     assert len(verdict["checks"]) >= 10
 
 
@@ -53,25 +53,5 @@ def test_prompt_with_an_example_library_group(
     krita_backend: Backend, krita_env: dict[str, str], tmp_path: Path
 ) -> None:
     """A library group of three pair groups, no example rows, 'Use closest' = 1."""
-    out = tmp_path / "verdict.json"
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "url": krita_backend.url,
-                "token": krita_backend.token,
-                "plugin_dir": str(PLUGIN_DIR),
-                "out": str(out),
-            }
-        )
-    )
-    env = dict(krita_env, PYTHONPATH=str(SCRIPTS))
-    command = ["xvfb-run", "-a", "kritarunner", "-s", "vp_library_check", "--", str(config)]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
-    log = (run.stdout + run.stderr)[-4000:]
-    assert out.is_file(), f"kritarunner wrote no verdict (exit {run.returncode}):\n{log}"
-    verdict = json.loads(out.read_text())
-    assert "error" not in verdict, verdict["error"]
-    assert verdict["ok"], json.dumps(verdict["failures"], indent=1)
-    print(json.dumps(verdict["checks"], indent=1))
+    verdict = run_in_krita("vp_library_check", {}, krita_backend, krita_env, tmp_path)
     assert len(verdict["checks"]) >= 15

@@ -11,13 +11,10 @@ kritarunner exits 0 whatever happens, so the verdict goes to a JSON file:
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import traceback
 from typing import Any
 
-from vp_prompt_check import KRITA_OWN, Verdict, decode_pixel, encode_fill
+from vp_prompt_check import KRITA_OWN, Verdict, decode_pixel, encode_fill, run_script
 
 W, H = 64, 48
 SELECTION = (30, 12, 20, 16)
@@ -228,21 +225,4 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
 
 
 def __main__(args: Any) -> None:
-    config_path = next(iter(args))
-    with open(config_path, encoding="utf-8") as f:
-        config = json.load(f)
-    verdict = Verdict()
-    result: dict[str, Any] = {}
-    try:
-        run(config, verdict)
-    except Exception:
-        result["error"] = traceback.format_exc()
-    result.update(
-        ok=not verdict.failures and "error" not in result,
-        checks=verdict.checks,
-        failures=verdict.failures,
-    )
-    with open(config["out"], "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1, default=str)
-    sys.stdout.flush()
-    os._exit(0)
+    run_script(args, run)

@@ -15,6 +15,7 @@ import os
 import struct
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 DEPTH_BYTES = {"U8": 1, "U16": 2, "F16": 2, "F32": 4}
@@ -252,14 +253,15 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
     doc.close()
 
 
-def __main__(args: Any) -> None:
+def run_script(args: Any, check: Callable[[dict[str, Any], Verdict], None]) -> None:
+    """kritarunner's entry: read the config, run ``check``, write the verdict, exit."""
     config_path = next(iter(args))
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
     verdict = Verdict()
     result: dict[str, Any] = {}
     try:
-        run(config, verdict)
+        check(config, verdict)
     except Exception:
         result["error"] = traceback.format_exc()
     result.update(
@@ -271,3 +273,7 @@ def __main__(args: Any) -> None:
         json.dump(result, f, indent=1, default=str)
     sys.stdout.flush()
     os._exit(0)
+
+
+def __main__(args: Any) -> None:
+    run_script(args, run)

@@ -126,8 +126,10 @@ def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
     """Read the layers and selection that ``choices`` name; raise InputError if unusable."""
     bounds = doc.bounds()
     layers = doc.layers()
-    rows = [(a, b) for a, b in choices.pairs if a or b]
+    # the same pair chosen twice (two rows, or a row and the library) is sent once
+    rows = list(dict.fromkeys((a, b) for a, b in choices.pairs if a or b))
     library = library_pairs(layers, choices.library) if choices.library else []
+    library = [pair for pair in library if pair not in rows]
     if not rows and not library:
         raise InputError(
             "Choose at least one example pair (input layer and output layer) or a library."

@@ -59,6 +59,17 @@ def pair_of(layers: list[LayerInfo], group: LayerInfo) -> tuple[str, str] | None
     return None
 
 
+def library_candidates(layers: list[LayerInfo]) -> list[LayerInfo]:
+    """The group layers that can be a library: those holding a group, and empty ones (a
+    library being set up). Pair groups (layers only) are left out of the list."""
+    return [
+        layer for layer in layers
+        if layer.kind == GROUP
+        and (not (inside := children(layers, layer.id))
+             or any(child.kind == GROUP for child in inside))
+    ]  # fmt: skip
+
+
 def library_pairs(layers: list[LayerInfo], library_id: str) -> list[tuple[str, str]]:
     """The example pairs of the library group ``library_id``, top pair group first.
 

@@ -10,7 +10,7 @@ from .app import PluginApp
 from .controller import Choices
 from .document import DocumentPort, LayerInfo
 from .errors import InputError
-from .library import GROUP, library_pairs
+from .library import library_candidates, library_pairs
 from .qt import (
     QCheckBox,
     QComboBox,
@@ -76,9 +76,14 @@ def _fill(combo: QComboBox, layers: list[LayerInfo], current: str, first: str | 
 
 
 def _fill_library(combo: QComboBox, layers: list[LayerInfo], current: str) -> None:
-    """None + the document's group layers; a chosen group that is gone stays chosen as
-    "(deleted group)", so that running says so instead of quietly dropping the library."""
-    _fill(combo, [layer for layer in layers if layer.kind == GROUP], current, NO_LIBRARY)
+    """None + the groups that can be a library (``library_candidates``); a chosen group
+    that is gone, or no longer a candidate, stays chosen as "(deleted group)" or by name,
+    so that running says why instead of quietly dropping the library."""
+    candidates = library_candidates(layers)
+    chosen = next((layer for layer in layers if layer.id == current), None)
+    if chosen is not None and chosen not in candidates:
+        candidates.append(chosen)
+    _fill(combo, candidates, current, NO_LIBRARY)
     if current and combo.findData(current) < 0:
         combo.blockSignals(True)
         combo.addItem(MISSING_GROUP, current)

@@ -14,6 +14,7 @@ from visual_prompt.controller import Choices, answer_image, finish, next_layer_n
 from visual_prompt.document import Rect
 from visual_prompt.errors import DocumentChangedError, InputError
 from visual_prompt.krita_api import KritaDocument, node_id
+from visual_prompt.library import library_pairs
 from visual_prompt.wire import PromptResponse
 
 
@@ -200,7 +201,8 @@ def test_server_limits_are_checked_before_sending(qapp: Any, krita: Any) -> None
     with pytest.raises(InputError, match="at most 399 pixels"):
         check_limits(plan, ServerInfo(max_pairs=1, max_pixels=399))
     two = choices_for(doc, mask="none")
-    two.pairs = two.pairs * 2
+    (a, b), = two.pairs
+    two.pairs = [(a, b), (b, a)]  # two different pairs (a repeated one is sent once)
     _request, plan = prepare(KritaDocument(doc), two)
     with pytest.raises(InputError, match="at most 1 example pairs"):
         check_limits(plan, ServerInfo(max_pairs=1))
@@ -246,6 +248,13 @@ def test_library_pairs_are_sent(qapp: Any, krita: Any) -> None:
     request, plan = prepare(port, both)
     assert plan.pairs == 4 and plan.library_pairs == 3
     assert decoded(request.examples[0].input)[1:] == (12, 12)
+    # the same pair twice (two rows, or a row and a library pair) is sent once
+    library_ids = library_pairs(port.layers(), both.library)
+    twice = library_choices(doc, mask="none")
+    twice.pairs = [choices_for(doc).pairs[0], choices_for(doc).pairs[0], library_ids[1]]
+    request, plan = prepare(port, twice)
+    assert (plan.pairs, plan.library_pairs, len(request.examples)) == (4, 2, 4)
+    assert plan.layer_name.endswith("(4 pairs)")
 
 
 def test_choices_round_trip_with_a_library(qapp: Any, krita: Any) -> None:

@@ -11,7 +11,12 @@ from documents import add_library, add_node, make_document
 from visual_prompt.document import LayerInfo
 from visual_prompt.errors import InputError
 from visual_prompt.krita_api import KritaDocument, node_id
-from visual_prompt.library import is_input_name, is_output_name, library_pairs
+from visual_prompt.library import (
+    is_input_name,
+    is_output_name,
+    library_candidates,
+    library_pairs,
+)
 
 G = "grouplayer"
 
@@ -152,3 +157,17 @@ def test_the_krita_adapter_lists_groups_with_their_children(
     add_node(doc, deeper, "d in")
     add_node(doc, deeper, "d out")
     assert len(library_pairs(port.layers(), node_id(lib))) == 3
+
+
+def test_library_candidates_are_groups_of_groups_or_empty_groups() -> None:
+    layers = [
+        *library(
+            ("pair a", [layer("a in", "pair a"), layer("a out", "pair a")]),
+            ("pair b", [layer("b in", "pair b"), layer("b out", "pair b")]),
+        ),
+        layer("empty", "", G),
+        layer("plain", "", G),
+        layer("paint", "plain"),
+        layer("top paint", ""),
+    ]
+    assert [c.name for c in library_candidates(layers)] == ["lib", "empty"]

@@ -6,12 +6,14 @@ Loss: L1 + MSE + an L1 on image gradients (keeps thin lines and mask edges crisp
 commitment term; the codebook follows the encoder by exponential moving averages, and
 codes unused for a while restart at random encoder outputs of the current batch.
 
-Two things keep a short run from collapsing to a few grey codes (docs/model_card.md,
-"colour-blind tokenizer"): the codebook starts at encoder outputs of the first batch
-(N(0, 1) codes lie far from the encoder's small initial outputs, so one code took every
-patch and the others waited ~700 steps for a restart), and the network starts close to
-a linear map (``init_for_training``: fan-in scaled convolutions, residual branches that
-start at zero), which learns colour within the first hundred steps.
+Three things keep a run from settling on grey brightness and structure
+(docs/model_card.md, "The tokenizer is colour-blind"): a learning rate of 3e-4
+(``TrainConfig.tok_lr``; at 1e-3 colour is dropped); a network that starts close to a
+linear map (``init_for_training``: fan-in scaled convolutions, residual branches that start
+at zero), which learns colour within the first hundred steps; and a codebook that starts
+at encoder outputs of the first batch (N(0, 1) codes lie far from the encoder's small
+initial outputs, so one code took every patch and the others waited ~700 steps for a
+restart), with idle codes restarted after about 30 steps.
 """
 
 from __future__ import annotations

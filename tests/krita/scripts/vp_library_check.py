@@ -14,7 +14,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from vp_prompt_check import KRITA_OWN, Verdict, decode_pixel, encode_fill, run_script
+from vp_prompt_check import (
+    KRITA_OWN,
+    Verdict,
+    decode_pixel,
+    encode_fill,
+    run_script,
+    wait_until_idle,
+)
 
 W, H = 64, 48
 SELECTION = (30, 12, 20, 16)
@@ -38,7 +45,6 @@ PAIR_GROUPS = [
 def run(config: dict[str, Any], verdict: Verdict) -> None:
     sys.path.insert(0, config["plugin_dir"])
     from krita import Krita, Selection
-    from PyQt5.QtCore import QEventLoop, QTimer
     from visual_prompt import controller as controller_module
     from visual_prompt.app import PluginApp
     from visual_prompt.controller import Choices
@@ -126,23 +132,8 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
 
     controller_module.prepare = recording_prepare
 
-    loop = QEventLoop()
-    timer = QTimer()
-    timer.setSingleShot(True)
-    timer.timeout.connect(loop.quit)
-
     def wait_idle(seconds: float) -> None:
-        def poll() -> None:
-            idle = app.state == "on" and app.info is not None and not app.controller.busy
-            if app.state == "error" or idle:
-                loop.quit()
-
-        ticker = QTimer()
-        ticker.timeout.connect(poll)
-        ticker.start(20)
-        timer.start(int(seconds * 1000))
-        loop.exec_()
-        ticker.stop()
+        wait_until_idle(app, seconds)
 
     choices = Choices(
         pairs=[("", "")], query=node_id(query), mask="selection", select=1, library=library_id

@@ -71,10 +71,32 @@ def encode_fill(
     return pixel * n
 
 
+def wait_until_idle(app: Any, seconds: float, each_tick: Callable[[], None] | None = None
+                    ) -> None:
+    """Spin Qt's loop until the plugin's controller is idle again (connected, not busy) or
+    in error, or ``seconds`` pass; ``each_tick`` runs every 20 ms meanwhile."""
+    from PyQt5.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+
+    def poll() -> None:
+        if each_tick is not None:
+            each_tick()
+        idle = app.state == "on" and app.info is not None and not app.controller.busy
+        if app.state == "error" or idle:
+            loop.quit()
+
+    ticker = QTimer()
+    ticker.timeout.connect(poll)
+    ticker.start(20)
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec_()
+    ticker.stop()
+
+
 def run(config: dict[str, Any], verdict: Verdict) -> None:
     sys.path.insert(0, config["plugin_dir"])
     from krita import Krita, Selection
-    from PyQt5.QtCore import QEventLoop, QTimer
     from visual_prompt import png
     from visual_prompt.app import PluginApp
     from visual_prompt.controller import Choices
@@ -127,27 +149,12 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
     app.controller.message.connect(lambda text, level: messages.append((level, text)))
     responses: list[Any] = []
 
-    loop = QEventLoop()
-    timer = QTimer()
-    timer.setSingleShot(True)
-    timer.timeout.connect(loop.quit)
+    def record_response() -> None:
+        if app.controller.call is not None and not responses:
+            app.controller.call.finished.connect(responses.append)
 
     def wait_idle(seconds: float) -> None:
-        """Spin Qt's loop until the controller is idle again (or time runs out)."""
-
-        def poll() -> None:
-            if app.controller.call is not None and not responses:
-                app.controller.call.finished.connect(responses.append)
-            idle = app.state == "on" and app.info is not None and not app.controller.busy
-            if app.state == "error" or idle:
-                loop.quit()
-
-        ticker = QTimer()
-        ticker.timeout.connect(poll)
-        ticker.start(20)
-        timer.start(int(seconds * 1000))
-        loop.exec_()
-        ticker.stop()
+        wait_until_idle(app, seconds, record_response)
 
     ids = {name: node_id(n) for name, n in layers.items()}
     choices = Choices(

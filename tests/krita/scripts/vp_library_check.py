@@ -181,36 +181,25 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
     stored = port.load_choices() or {}
     verdict.check("library stored with the choices", stored.get("library") == library_id, stored)
 
+    def check_refused(case: str, expected: str) -> None:
+        """Run again: the message contains ``expected`` and the layer tree is unchanged."""
+        messages.clear()
+        tree_before = structure(root)
+        app.run(port, choices)
+        wait_idle(30)
+        verdict.check(f"{case}: explained", any(expected in t for _l, t in messages),
+                      list(messages))
+        verdict.check(f"{case}: nothing changed", structure(root) == tree_before,
+                      structure(root))
+
     # a pair group that fits no rule: named in the message, nothing inserted
     broken = add(library, "broken pair", "grouplayer")
     add(broken, "lonely", rect=(2, 2, 4, 4), colour=(1, 2, 3, 255))
-    messages.clear()
-    tree_before = structure(root)
-    app.run(port, choices)
-    wait_idle(30)
-    verdict.check(
-        "broken pair group: explained",
-        any("not an example pair: 'broken pair'" in t for _l, t in messages),
-        list(messages),
-    )
-    verdict.check(
-        "broken pair group: nothing changed", structure(root) == tree_before, structure(root)
-    )
+    check_refused("broken pair group", "not an example pair: 'broken pair'")
 
     # the library group is deleted: the message says so, nothing inserted
     library.remove()
-    messages.clear()
-    tree_before = structure(root)
-    app.run(port, choices)
-    wait_idle(30)
-    verdict.check(
-        "deleted library: explained",
-        any("library group no longer exists" in t for _l, t in messages),
-        list(messages),
-    )
-    verdict.check(
-        "deleted library: nothing changed", structure(root) == tree_before, structure(root)
-    )
+    check_refused("deleted library", "library group no longer exists")
     verdict.check("one prompt sent in all", len(sent) == 1, len(sent))
     doc.close()
 

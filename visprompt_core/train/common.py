@@ -30,6 +30,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     init_from: str = ""  # a finished model.safetensors: keep its tokenizer, continue its MAE
+    # a finished model.safetensors: train a new tokenizer, start the MAE from this file's
+    # with its token head remapped to the new codes (train/retarget.py)
+    mae_from: str = ""
     # tokenizer stage
     tok_steps: int = 3000
     tok_batch: int = 128

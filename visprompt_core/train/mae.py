@@ -25,6 +25,7 @@ from visprompt_core.train.common import (
     lr_at,
     save_training_state,
 )
+from visprompt_core.train.retarget import load_mae_retargeted
 
 
 def random_mask(batch: int, n: int, ratio: float, device: torch.device,
@@ -37,7 +38,10 @@ def random_mask(batch: int, n: int, ratio: float, device: torch.device,
 
 
 def build_model(cfg: TrainConfig, tokenizer: VQGAN, device: torch.device) -> MAEVQGAN:
-    """Fresh MAE (or the one in ``cfg.init_from``) around the frozen tokenizer."""
+    """Fresh MAE (or the one in ``cfg.init_from`` / ``cfg.mae_from``) around the frozen
+    tokenizer."""
+    if cfg.init_from and cfg.mae_from:
+        raise ValueError("init_from and mae_from exclude each other")
     torch.manual_seed(cfg.seed + 7)
     model = MAEVQGAN(cfg.model_config)
     model.init_weights()
@@ -45,6 +49,8 @@ def build_model(cfg: TrainConfig, tokenizer: VQGAN, device: torch.device) -> MAE
         _, state = read_safetensors(cfg.init_from)
         load_into(model, state, cfg.init_from)
     model.vae.load_state_dict(tokenizer.state_dict())
+    if cfg.mae_from:
+        load_mae_retargeted(model, cfg.mae_from)
     model.vae.requires_grad_(False)
     model = model.to(device)
     if device.type == "cuda":  # cuDNN's fast convolution kernels want NHWC

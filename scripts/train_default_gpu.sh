@@ -16,6 +16,10 @@ TOK_CROP=${TOK_CROP:-112}
 TOK_BATCH=${TOK_BATCH:-512}
 MAE_BATCH=${MAE_BATCH:-256}
 EVAL_EPISODES=${EVAL_EPISODES:-1024}
+MAE_LR=${MAE_LR:-1e-3}
+# MAE_FROM=<model.safetensors>: start the MAE from that file's, its token head remapped to
+# the new tokenizer's codes (train/retarget.py), e.g. the shipped default with MAE_LR=3e-4.
+MAE_FROM=${MAE_FROM:-}
 if command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 else
@@ -26,6 +30,7 @@ python3 -m visprompt_core.train --out "$RUN" --preset small --seed 0 \
   --tok-steps 100000 --tok-batch "$TOK_BATCH" --tok-crop "$TOK_CROP" \
   --tok-time-budget "$TOK_BUDGET" \
   --mae-steps 100000 --mae-batch "$MAE_BATCH" --mae-time-budget "$MAE_BUDGET" \
+  --mae-lr "$MAE_LR" ${MAE_FROM:+--mae-from "$MAE_FROM"} \
   --log-every 100 --eval-every 1000 --save-every 2000 --eval-episodes "$EVAL_EPISODES" \
   2>&1 | tee "$OUT/train.log"
 cp "$RUN/log.jsonl" "$RUN/eval.json" "$RUN/config.json" "$OUT/"

@@ -11,6 +11,7 @@ from torch import nn
 
 from visprompt_core.checkpoints import CheckpointError, load_model_file, save_model
 from visprompt_core.config import PRESETS
+from visprompt_core.data.episodes import episode_seed, generate_batch
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.model.vqgan import VQGAN
 from visprompt_core.registry import default_weights_path
@@ -71,9 +72,10 @@ def test_default_model_on_a_permuted_codebook_predicts_the_permuted_tokens() -> 
     model.load_state_dict(original.state_dict())
     model.vae.quantize.embedding.weight.copy_(original.vae.quantize.embedding.weight[perm])
     model.decoder_pred.reset_parameters()  # forget the head: it must come from the file
-    load_mae_retargeted(model.eval(), str(default_weights_path()))
+    load_mae_retargeted(model.eval(), str(default_weights_path()),
+                        canvases=sample_canvases(96, batch=48))
 
-    canvases = sample_canvases(16, batch=16)
+    canvases = generate_batch(16, episode_seed("eval", 5)).target
     mask = torch.zeros(16, original.model_config.mae.num_patches, dtype=torch.bool)
     mask[:, -49:] = True  # a bottom band of patches, like an answer cell
     old_tokens = original.canvas_logits(canvases, mask).argmax(-1)

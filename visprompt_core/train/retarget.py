@@ -2,9 +2,10 @@
 
 The MAE's transformer knows the tasks; only its token head (``decoder_pred``) speaks the
 old tokenizer's codes. ``remap_token_head`` gives each new code the head row of the old
-code it most often replaces on the same patches, so the warm-started model already
-answers about as well as the old one, and fine-tuning only has to teach what the new codes
-add (e.g. colour). Far cheaper than training the MAE from scratch, which matters on a CPU.
+code it most often replaces on the same patches, so the warm-started model answers at
+once, about as well as the old one (measured in docs/model_card.md: mask IoU 0.431 vs
+0.415, PSNR 15.04 vs 15.60 dB); fine-tuning then has to teach what the new codes add
+(e.g. which colour), which 908 small CPU steps did not.
 """
 
 from __future__ import annotations

@@ -42,4 +42,8 @@ from visprompt_core.checkpoints import load_model_file
 _, model = load_model_file(os.environ["MODEL"])
 print(json.dumps(reconstruction_figures(model.vae.float().eval())))
 PY
+# Do the answers carry the right colour? (chroma PSNR has to beat the "grey answer" column)
+python3 benchmarks/bench_answer_colour.py --episodes 16 \
+  --models visprompt_core/weights/default.safetensors "$RUN/model.safetensors" \
+  | tee "$OUT/answer_colour.txt"
 split -b 15m "$RUN/model.safetensors" "$OUT/model.safetensors.part-"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Train the embedded default model on one GPU (run on the device machine, repo root):
 #   OUT=/some/folder bash scripts/train_default_gpu.sh
-# Everything lands in $OUT: the training log, held-out evaluation, the fp16 weights
-# (split into <16 MB parts for transfer; `cat model.safetensors.part-* > model.safetensors`).
+# Everything lands in $OUT, 7 files (the device brings back at most 8): train.log,
+# log.jsonl, config.json, eval.json, checks.txt (hardware, tokenizer colour, answer
+# colour) and the fp16 weights split into <16 MB parts for transfer
+# (`cat model.safetensors.part-* > model.safetensors`).
 # Dry run of the whole script on a CPU before spending GPU time (about 10 minutes):
 #   PATH=.venv/bin:$PATH OUT=/tmp/out TOK_BUDGET=25 MAE_BUDGET=40 TOK_BATCH=8 MAE_BATCH=8 \
 #     EVAL_EPISODES=8 bash scripts/train_default_gpu.sh
@@ -21,11 +23,11 @@ MAE_LR=${MAE_LR:-1e-3}
 # the new tokenizer's codes (train/retarget.py), e.g. the shipped default with MAE_LR=3e-4.
 MAE_FROM=${MAE_FROM:-}
 if command -v nvidia-smi >/dev/null; then
-  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/checks.txt"
 else
-  echo "no nvidia-smi: not a GPU machine" | tee "$OUT/gpu.txt"
+  echo "no nvidia-smi: not a GPU machine" | tee "$OUT/checks.txt"
 fi
-python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$OUT/gpu.txt"
+python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$OUT/checks.txt"
 python3 -m visprompt_core.train --out "$RUN" --preset small --seed 0 \
   --tok-steps 100000 --tok-batch "$TOK_BATCH" --tok-crop "$TOK_CROP" \
   --tok-time-budget "$TOK_BUDGET" \
@@ -35,7 +37,7 @@ python3 -m visprompt_core.train --out "$RUN" --preset small --seed 0 \
   2>&1 | tee "$OUT/train.log"
 cp "$RUN/log.jsonl" "$RUN/eval.json" "$RUN/config.json" "$OUT/"
 # Does the tokenizer keep colour? (chroma PSNR of an all-grey output: about 17 dB)
-MODEL="$RUN/model.safetensors" python3 - <<'PY' | tee "$OUT/tokenizer_colour.json"
+MODEL="$RUN/model.safetensors" python3 - <<'PY' | tee -a "$OUT/checks.txt"
 import json, os
 from visprompt_core.train.tokenizer import reconstruction_figures
 from visprompt_core.checkpoints import load_model_file
@@ -45,5 +47,5 @@ PY
 # Do the answers carry the right colour? (chroma PSNR has to beat the "grey answer" column)
 python3 benchmarks/bench_answer_colour.py --episodes 16 \
   --models visprompt_core/weights/default.safetensors "$RUN/model.safetensors" \
-  | tee "$OUT/answer_colour.txt"
+  | tee -a "$OUT/checks.txt"
 split -b 15m "$RUN/model.safetensors" "$OUT/model.safetensors.part-"

@@ -13,29 +13,14 @@ grey, so they have no saturation ratio (nan).
 from __future__ import annotations
 
 import argparse
-import math
 
 import torch
 
 from visprompt_core.data.episodes import episode_seed, generate_batch
+from visprompt_core.data.metrics import colour_figures
 from visprompt_core.data.tasks import IMAGE_TASKS, TASK_NAMES
 from visprompt_core.evaluation import predict_answers
 from visprompt_core.pipeline import load_model
-
-
-def colour(image: torch.Tensor) -> torch.Tensor:
-    return image - image.mean(-3, keepdim=True)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return 10 * math.log10(1 / max(float(((a - b) ** 2).mean()), 1e-10))
-
-
-def figures(pred: torch.Tensor, truth: torch.Tensor) -> tuple[float, float, float]:
-    """PSNR, chroma PSNR, saturation ratio (nan where the truth is grey)."""
-    amplitude = float(colour(truth).abs().mean())
-    sat = float(colour(pred).abs().mean()) / amplitude if amplitude > 1e-3 else math.nan
-    return psnr(pred, truth), psnr(colour(pred), colour(truth)), sat
 
 
 def main() -> None:
@@ -50,6 +35,11 @@ def main() -> None:
     truth = episodes.answer.float()
     ids = episodes.task_ids
     rows = {"grey answer": truth.mean(-3, keepdim=True).expand_as(truth)}
+
+    def figures(pred: torch.Tensor, target: torch.Tensor) -> tuple[float, float, float]:
+        f = colour_figures(pred, target)
+        return f["psnr"], f["chroma_psnr"], f["saturation_ratio"]
+
     for name in args.models:
         model = load_model(name, device="cpu", dtype="fp32").model.eval()
         rows[name] = predict_answers(model, episodes).float()

@@ -5,6 +5,8 @@ Inputs are float (B, 3, H, W) in [0, 1] (answer cells or whole canvases).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
@@ -35,6 +37,29 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, max_db: float = 100.0) -> tor
     """(B,) peak signal-to-noise ratio in dB (peak 1.0), capped at ``max_db``."""
     mse = (pred.float() - target.float()).pow(2).flatten(1).mean(1)
     return (-10.0 * torch.log10(mse.clamp(min=10 ** (-max_db / 10)))).clamp(max=max_db)
+
+
+def colour_part(x: torch.Tensor) -> torch.Tensor:
+    """Each pixel minus its grey mean (channel mean): the colour alone, 0 for grey."""
+    return x.float() - x.float().mean(-3, keepdim=True)
+
+
+def colour_figures(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Pooled over the whole batch: ``psnr``; ``chroma_psnr``, the PSNR of the colour
+    parts alone (a grey ``pred`` scores what a grey answer scores); ``saturation_ratio``,
+    the mean colour amplitude of ``pred`` over ``target``'s (1 = as colourful, 0 = grey;
+    nan when ``target`` itself is grey)."""
+
+    def pooled_psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+        return 10 * math.log10(1 / max(float((a - b).pow(2).mean()), 1e-10))
+
+    pred, target = pred.float(), target.float()
+    amplitude = float(colour_part(target).abs().mean())
+    saturation = (float(colour_part(pred).abs().mean()) / amplitude if amplitude > 1e-3
+                  else math.nan)
+    return {"psnr": pooled_psnr(pred, target),
+            "chroma_psnr": pooled_psnr(colour_part(pred), colour_part(target)),
+            "saturation_ratio": saturation}
 
 
 def score(pred: torch.Tensor, target: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,6 @@ restart), with idle codes restarted after about 30 steps.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from visprompt_core import canvas as cv
 from visprompt_core.checkpoints import read_safetensors
 from visprompt_core.data.episodes import episode_seed, generate_batch
+from visprompt_core.data.metrics import colour_figures
 from visprompt_core.model.vqgan import VQGAN, AttnBlock, ResnetBlock
 from visprompt_core.train.common import (
     RunLog,
@@ -158,15 +158,7 @@ def reconstruction_figures(vq: VQGAN, episodes: int = 64) -> dict[str, float]:
     vq.eval()
     rec = (vq.decode_tokens(vq.encode(target * 2 - 1)).float().clamp(-1, 1) + 1) / 2
     vq.train(was_training)
-
-    def colour(image: torch.Tensor) -> torch.Tensor:
-        return image - image.mean(1, keepdim=True)
-
-    def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-        return 10 * math.log10(1 / max(float(((a - b) ** 2).mean()), 1e-10))
-
-    return {"psnr": psnr(rec, target), "chroma_psnr": psnr(colour(rec), colour(target)),
-            "saturation_ratio": float(colour(rec).abs().mean() / colour(target).abs().mean())}
+    return colour_figures(rec, target)
 
 
 def random_crop(x: torch.Tensor, side: int, gen: torch.Generator) -> torch.Tensor:

@@ -35,6 +35,7 @@ from visprompt_core.data.metrics import score
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.pipeline import load_model
+from visprompt_core.train.retarget import cooccurrence
 
 LAYOUT = cv.LAYOUT_2X2
 VIEWS = {"none": (), "horizontal": (-1,), "vertical": (-2,), "both": (-2, -1)}
@@ -72,8 +73,7 @@ def mirror_translations(model: MAEVQGAN, views: list[tuple[int, ...]], n: int = 
     out = []
     for dims in views:
         seen = mirror(model.tokenize(mirror(x, dims)).view(-1, grid, grid), dims)
-        counts = torch.bincount((seen * vocab + plain).flatten(), minlength=vocab * vocab)
-        t = counts.view(vocab, vocab).float()
+        t = cooccurrence(seen, plain, vocab, vocab)
         unseen = t.sum(1) == 0
         t[unseen, unseen.nonzero().flatten()] = 1.0
         out.append(t / t.sum(1, keepdim=True))

@@ -29,12 +29,14 @@ def code_cooccurrence(old: VQGAN, new: VQGAN, canvases: torch.Tensor) -> torch.T
     """(old codes, new codes) counts of the two tokenizers' tokens on the same patches of
     (B, 3, H, W) canvases in [0, 1]."""
     x = canvases.float() * 2 - 1
-    old_ids = old.encode(x).flatten()
-    new_ids = new.encode(x).flatten()
-    n_old = old.quantize.embedding.weight.shape[0]
-    n_new = new.quantize.embedding.weight.shape[0]
-    pairs = old_ids * n_new + new_ids
-    return torch.bincount(pairs, minlength=n_old * n_new).view(n_old, n_new).float()
+    return cooccurrence(old.encode(x), new.encode(x), old.quantize.embedding.weight.shape[0],
+                        new.quantize.embedding.weight.shape[0])
+
+
+def cooccurrence(a: torch.Tensor, b: torch.Tensor, n_a: int, n_b: int) -> torch.Tensor:
+    """(n_a, n_b) float counts of the id pairs (a[i], b[i]) of two same-shape id tensors."""
+    pairs = a.flatten() * n_b + b.flatten()
+    return torch.bincount(pairs, minlength=n_a * n_b).view(n_a, n_b).float()
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ import torch
 from visprompt_core.checkpoints import load_model_file
 from visprompt_core.config import PRESETS
 from visprompt_core.model.vqgan import VQGAN, AttnBlock, ResnetBlock
-from visprompt_core.train.common import TrainConfig
+from visprompt_core.train.common import StepBudget, TrainConfig
 from visprompt_core.train.mae import random_mask, train_mae
 from visprompt_core.train.tokenizer import (
     DEAD_USAGE,
@@ -186,3 +186,46 @@ def test_reconstruction_figures_tell_grey_from_colour() -> None:
     assert grey["saturation_ratio"] == pytest.approx(0.0, abs=1e-6)
     assert 14 < grey["chroma_psnr"] < 20  # about 17 dB: the colour part is all lost
     assert grey["psnr"] < 30
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_budget(budget: StepBudget, clock: FakeClock, first_steps_s: float, step_s: float,
+               first: int = 0) -> int:
+    """Step until the budget's total: 10 slow start-up steps, then a steady rate."""
+    step, total = first, budget.total
+    while step < total:
+        clock.now += first_steps_s if step - first < 10 else step_s
+        step += 1
+        total = budget.update(step)
+    return step
+
+
+def test_step_budget_ignores_slow_start_up_steps() -> None:
+    clock = FakeClock()
+    # 10 start-up steps of 2 s (autotuning), then 0.1 s a step, 100 s in all: after the
+    # 20 s of start-up, 800 steady steps fit. A rate taken from the stage's start (as the
+    # first GPU run did) would have planned about 30 / 22 * 100 = 136 steps at step 30.
+    budget = StepBudget(planned=100_000, first=0, budget=100.0, clock=clock)
+    steps = run_budget(budget, clock, first_steps_s=2.0, step_s=0.1)
+    assert 805 <= steps <= 812  # 10 + 800
+    assert clock.now <= 101.0
+
+
+def test_step_budget_on_resume_counts_from_the_resumed_step() -> None:
+    clock = FakeClock()
+    budget = StepBudget(planned=5_000, first=4_000, budget=50.0, clock=clock)
+    steps = run_budget(budget, clock, first_steps_s=0.5, step_s=0.1, first=4_000)
+    assert 4_455 <= steps <= 4_462  # 10 steps in 5 s, then 450 steps of 0.1 s
+
+
+def test_step_budget_without_limit_keeps_the_plan() -> None:
+    clock = FakeClock()
+    budget = StepBudget(planned=200, first=0, budget=0.0, clock=clock)
+    assert run_budget(budget, clock, first_steps_s=5.0, step_s=5.0) == 200

@@ -17,9 +17,9 @@ from visprompt_core.model import MAEVQGAN
 from visprompt_core.model.vqgan import VQGAN
 from visprompt_core.train.common import (
     RunLog,
+    StepBudget,
     TrainConfig,
     autocast,
-    budget_steps,
     episode_stream,
     load_training_state,
     lr_at,
@@ -92,6 +92,7 @@ def train_mae(cfg: TrainConfig, tokenizer: VQGAN, echo: object = None,
     choice = torch.Generator().manual_seed(cfg.seed + 13 + step)
     n = cfg.model_config.mae.num_patches
     started, first = time.time(), step
+    budget = StepBudget(planned, first, cfg.mae_time_budget)
     while step < total:
         model.train()
         model.vae.eval()
@@ -115,9 +116,7 @@ def train_mae(cfg: TrainConfig, tokenizer: VQGAN, echo: object = None,
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         step += 1
-        if step - first in (30, 300):
-            total = first + budget_steps(planned - first, step - first, started,
-                                             cfg.mae_time_budget)
+        total = budget.update(step)
         if step % cfg.log_every == 0 or step == total:
             acc = (logits[mask].argmax(-1) == targets[mask]).float().mean().item()
             runlog.write(stage="mae", step=step, total=total, loss=loss.item(), token_acc=acc,

@@ -19,7 +19,6 @@ restart), with idle codes restarted after about 30 steps.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import torch
@@ -32,9 +31,9 @@ from visprompt_core.data.metrics import colour_figures
 from visprompt_core.model.vqgan import VQGAN, AttnBlock, ResnetBlock
 from visprompt_core.train.common import (
     RunLog,
+    StepBudget,
     TrainConfig,
     autocast,
-    budget_steps,
     episode_stream,
     load_training_state,
     lr_at,
@@ -213,7 +212,7 @@ def train_tokenizer(cfg: TrainConfig, echo: object = None) -> VQGAN:
     check_crop(cfg.tok_crop, cfg.model_config.mae.img_size)
     stream = episode_stream(cfg, cfg.tok_batch, device, seed=cfg.seed * 1000 + step)
     crops = torch.Generator().manual_seed(cfg.seed * 1000 + 17 + step)
-    started, first = time.time(), step
+    budget = StepBudget(planned, step, cfg.tok_time_budget)
     vq.train()
     while step < total:
         episodes, _ = next(stream)
@@ -230,9 +229,7 @@ def train_tokenizer(cfg: TrainConfig, echo: object = None) -> VQGAN:
         torch.nn.utils.clip_grad_norm_(vq.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
-        if step - first in (30, 300):
-            total = first + budget_steps(planned - first, step - first, started,
-                                         cfg.tok_time_budget)
+        total = budget.update(step)
         if step % cfg.log_every == 0 or step == total:
             used = int((ema.usage > DEAD_USAGE / ema.usage.numel()).sum())
             runlog.write(stage="tokenizer", step=step, total=total, codes_used=used,

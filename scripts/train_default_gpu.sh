@@ -36,6 +36,7 @@ python3 -m visprompt_core.train --out "$RUN" --preset small --seed 0 \
   --log-every 100 --eval-every 1000 --save-every 2000 --eval-episodes "$EVAL_EPISODES" \
   2>&1 | tee "$OUT/train.log"
 cp "$RUN/log.jsonl" "$RUN/eval.json" "$RUN/config.json" "$OUT/"
+split -b 15m "$RUN/model.safetensors" "$OUT/model.safetensors.part-"
 # Does the tokenizer keep colour? (chroma PSNR of an all-grey output: about 17 dB)
 MODEL="$RUN/model.safetensors" python3 - <<'PY' | tee -a "$OUT/checks.txt"
 import json, os
@@ -48,4 +49,3 @@ PY
 python3 benchmarks/bench_answer_colour.py --episodes 16 \
   --models visprompt_core/weights/default.safetensors "$RUN/model.safetensors" \
   | tee -a "$OUT/checks.txt"
-split -b 15m "$RUN/model.safetensors" "$OUT/model.safetensors.part-"

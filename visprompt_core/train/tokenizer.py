@@ -7,7 +7,7 @@ commitment term; the codebook follows the encoder by exponential moving averages
 codes unused for a while restart at random encoder outputs of the current batch.
 
 Three things keep a run from settling on grey brightness and structure
-(docs/model_card.md, "The tokenizer is colour-blind"): a learning rate of 3e-4
+(docs/model_card.md, "History: the colour-blind tokenizer"): a learning rate of 3e-4
 (``TrainConfig.tok_lr``; at 1e-3 colour is dropped); a network that starts close to a
 linear map (``init_for_training``: fan-in scaled convolutions, residual branches that start
 at zero), which learns colour within the first hundred steps; and a codebook that starts

@@ -3,6 +3,7 @@
     python benchmarks/bench_tokenizer_recipe.py --against 2c98733       # ~10 min
     python benchmarks/bench_tokenizer_recipe.py --steps 300 --lr 3e-4 1e-3
     python benchmarks/bench_tokenizer_recipe.py --steps 500 --groups 1 4
+    python benchmarks/bench_tokenizer_recipe.py --steps 400 --crops-per-canvas 1 4
 
 Every run trains from seed 1 on the same stream of 16 random 112-px crops a step
 (``visprompt_core.train.tokenizer``), in its own process with one torch thread; the runs
@@ -10,10 +11,11 @@ go two at a time. Then each reconstructs 64 held-out canvases (evaluation seeds)
 prints PSNR, "chroma PSNR" (the colour part alone; an all-grey output scores about 17 dB
 on these canvases) and the saturation ratio (1 = as colourful as the target, 0 = grey).
 
-Runs: the working tree's recipe with each ``--lr`` and each ``--groups`` (channels per
-group norm group) value; with ``--against REV``, also the package as it was at git
-revision REV with that revision's own defaults (e.g. the recipe that trained the shipped
-default model).
+Runs: the working tree's recipe with each ``--lr``, each ``--groups`` (channels per
+group norm group) and each ``--crops-per-canvas`` value (``tok_crops_per_canvas``: the 16
+crops then come from 16 / k canvases, so the batches differ); with ``--against REV``,
+also the package as it was at git revision REV with that revision's own defaults (e.g.
+the recipe that trained the previous default model, 2c98733).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from visprompt_core.data.metrics import colour_figures, colour_part
 from visprompt_core.train.tokenizer import reconstruction_figures
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,11 +59,14 @@ if run["groups"]:
     overrides["preset"] = "bench"
 if run["lr"]:
     overrides["tok_lr"] = run["lr"]
+if run.get("per_canvas", 1) > 1:
+    overrides["tok_crops_per_canvas"] = run["per_canvas"]
 cfg = TrainConfig(out=run["out"], device="cpu", seed=1, tok_steps=run["steps"], tok_batch=16,
                   tok_crop=112, log_every=50, save_every=10**6, **overrides)
 start = time.time()
 vq = train_tokenizer(cfg)
 figures = {{"train_s": round(time.time() - start), "lr": cfg.tok_lr,
+           "per_canvas": run.get("per_canvas", 1),
            "groups": cfg.model_config.vqgan.min_group_channels,
            **reconstruction_figures(vq.eval())}}
 print(json.dumps(figures), flush=True)
@@ -75,7 +81,10 @@ def extract(rev: str, into: str) -> None:
 
 
 def start(label: str, tree: Path, run: dict) -> tuple[str, subprocess.Popen]:
-    code = _CHILD.format(figures=inspect.getsource(reconstruction_figures))
+    # The working tree's held-out figures, with what they call (absent from old trees).
+    figures = "\n".join(inspect.getsource(f) for f in
+                        (colour_part, colour_figures, reconstruction_figures))
+    code = _CHILD.format(figures=figures)
     env = {**os.environ, "PYTHONPATH": str(tree)}
     return label, subprocess.Popen([sys.executable, "-c", code, json.dumps(run)], env=env,
                                    cwd=tree,
@@ -87,7 +96,8 @@ def report(label: str, process: subprocess.Popen) -> None:
     if process.returncode:
         raise SystemExit(f"run {label!r} failed (exit {process.returncode})")
     f = json.loads(out.strip().splitlines()[-1])
-    print(f"{label:<34} lr {f['lr']:<7g} groups>={f['groups']}  {f['train_s']:>5} s  "
+    print(f"{label:<34} lr {f['lr']:<7g} groups>={f['groups']}  crops/canvas "
+          f"{f['per_canvas']}  {f['train_s']:>5} s  "
           f"PSNR {f['psnr']:6.2f} dB  chroma PSNR {f['chroma_psnr']:6.2f} dB  "
           f"saturation {f['saturation_ratio']:.3f}", flush=True)
 
@@ -100,6 +110,8 @@ def main() -> None:
                         help="learning rates for the working tree (0 = its default)")
     parser.add_argument("--groups", type=int, nargs="+", default=[0],
                         help="channels per group norm group (0 = the preset's)")
+    parser.add_argument("--crops-per-canvas", type=int, nargs="+", default=[1],
+                        help="tok_crops_per_canvas values for the working tree")
     parser.add_argument("--against", metavar="REV", help="also train with the code at REV")
     parser.add_argument("--parallel", type=int, default=2)
     args = parser.parse_args()
@@ -112,8 +124,10 @@ def main() -> None:
                          {"steps": args.steps, "lr": 0.0, "groups": 0}))
         for lr in args.lr:
             for groups in args.groups:
-                jobs.append(("working tree", ROOT, {"steps": args.steps, "lr": lr,
-                                                    "groups": groups}))
+                for per_canvas in args.crops_per_canvas:
+                    jobs.append(("working tree", ROOT, {"steps": args.steps, "lr": lr,
+                                                        "groups": groups,
+                                                        "per_canvas": per_canvas}))
         for i, (_, _, run) in enumerate(jobs):
             run["out"] = str(Path(tmp) / f"run{i}")
         print(f"{len(jobs)} runs of {args.steps} steps x 16 crops of 112 px, "

@@ -16,6 +16,9 @@ MAE_BUDGET=${MAE_BUDGET:-300}
 # The tokenizer trains on random 112-px crops (a quarter of a canvas per sample), 512 a step.
 TOK_CROP=${TOK_CROP:-112}
 TOK_BATCH=${TOK_BATCH:-512}
+# Crops taken from each generated canvas (TOK_BATCH / TOK_CROPS_PER_CANVAS canvases a step):
+# the data generator, not the GPU, bounded the fifth session's tokenizer stage.
+TOK_CROPS_PER_CANVAS=${TOK_CROPS_PER_CANVAS:-1}
 MAE_BATCH=${MAE_BATCH:-256}
 EVAL_EPISODES=${EVAL_EPISODES:-1024}
 MAE_LR=${MAE_LR:-1e-3}
@@ -30,6 +33,7 @@ fi
 python3 -c "import torch; print('torch', torch.__version__)" | tee -a "$OUT/checks.txt"
 python3 -m visprompt_core.train --out "$RUN" --preset small --seed 0 \
   --tok-steps 100000 --tok-batch "$TOK_BATCH" --tok-crop "$TOK_CROP" \
+  --tok-crops-per-canvas "$TOK_CROPS_PER_CANVAS" \
   --tok-time-budget "$TOK_BUDGET" \
   --mae-steps 100000 --mae-batch "$MAE_BATCH" --mae-time-budget "$MAE_BUDGET" \
   --mae-lr "$MAE_LR" ${MAE_FROM:+--mae-from "$MAE_FROM"} \

@@ -20,7 +20,7 @@ from visprompt_core.train.tokenizer import (
     EmaCodebook,
     check_crop,
     init_for_training,
-    random_crop,
+    random_crops,
     reconstruction_figures,
     train_tokenizer,
 )
@@ -80,17 +80,38 @@ def test_tokenizer_crops_are_patch_aligned_windows() -> None:
     gen = torch.Generator().manual_seed(0)
     seen = set()
     for _ in range(20):
-        crop = random_crop(x, 112, gen)
+        crop = random_crops(x, 112, gen)
         assert crop.shape == (2, 3, 112, 112)
         top, left = divmod(int(crop[0, 0, 0, 0]), 224)
         assert top % 16 == 0 and left % 16 == 0
         assert torch.equal(crop, x[..., top:top + 112, left:left + 112])
         seen.add((top, left))
     assert len(seen) > 5  # the window moves
-    assert random_crop(x, 0, gen) is x
+    assert random_crops(x, 0, gen) is x
     for bad in (-16, 100, 240):
         with pytest.raises(ValueError, match="tok_crop"):
             check_crop(bad, 224)
+
+
+def test_several_crops_per_canvas_are_windows_at_their_own_places() -> None:
+    x = torch.arange(2 * 3 * 224 * 224, dtype=torch.float32).view(2, 3, 224, 224)
+    gen = torch.Generator().manual_seed(3)
+    crops = random_crops(x, 112, gen, count=4)
+    assert crops.shape == (8, 3, 112, 112)
+    places = set()
+    for k in range(4):
+        top, left = divmod(int(crops[2 * k, 0, 0, 0]), 224)
+        assert top % 16 == 0 and left % 16 == 0
+        # crop-major: rows 2k and 2k + 1 are the same window of canvases 0 and 1
+        assert torch.equal(crops[2 * k:2 * k + 2], x[..., top:top + 112, left:left + 112])
+        places.add((top, left))
+    assert len(places) > 1
+    # one crop per canvas draws the same windows as before the option existed
+    again = torch.Generator().manual_seed(3)
+    assert torch.equal(random_crops(x, 112, again), crops[:2])
+    for batch, per_canvas, side in ((8, 3, 112), (8, 0, 112), (8, 2, 0), (8, 2, 224)):
+        with pytest.raises(ValueError, match="tok_crops_per_canvas"):
+            check_crop(side, 224, batch, per_canvas)
 
 
 def test_tokenizer_trains_on_crops(tmp_path: Path) -> None:
@@ -105,6 +126,12 @@ def test_tokenizer_trains_on_crops(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="tok_crop"):
         train_tokenizer(TrainConfig(out=str(tmp_path / "bad"), preset="tiny", device="cpu",
                                     tok_steps=2, tok_crop=100))
+    # several crops per canvas: half the canvases, the same batch of crops
+    two = TrainConfig(out=str(tmp_path / "two"), preset="tiny", device="cpu", seed=5,
+                      tok_steps=3, tok_batch=4, tok_crop=112, tok_crops_per_canvas=2,
+                      warmup=1, log_every=1, save_every=3, p_3x2=0.0)
+    train_tokenizer(two)
+    assert [r["step"] for r in records(tmp_path / "two", "tokenizer")][-1] == 3
 
 
 def test_training_init_makes_every_block_the_identity() -> None:

@@ -41,6 +41,10 @@ class TrainConfig:
     # side of the random square crop of each target canvas the tokenizer trains on
     # (a multiple of the 16-px patch); 0 = the whole 224-px canvas
     tok_crop: int = 0
+    # crops taken from each generated canvas (each at its own random place): the batch of
+    # tok_batch crops then needs tok_batch / k canvases, where the data generator bounds
+    # the step rate (the fifth session's GPU run)
+    tok_crops_per_canvas: int = 1
     # MAE stage
     mae_steps: int = 8000
     mae_batch: int = 256

@@ -1,6 +1,7 @@
 """Stage 1: train the VQ tokenizer on target canvases (answers included), whole or as
 random patch-aligned crops (``tok_crop``: the network is convolutional, so a 112-px crop
-costs about a quarter of a canvas per step).
+costs about a quarter of a canvas per step; ``tok_crops_per_canvas`` takes several crops
+from each generated canvas, so fewer canvases are generated per step).
 
 Loss: L1 + MSE + an L1 on image gradients (keeps thin lines and mask edges crisp) plus the
 commitment term; the codebook follows the encoder by exponential moving averages, and
@@ -160,20 +161,31 @@ def reconstruction_figures(vq: VQGAN, episodes: int = 64) -> dict[str, float]:
     return colour_figures(rec, target)
 
 
-def random_crop(x: torch.Tensor, side: int, gen: torch.Generator) -> torch.Tensor:
-    """One random ``side`` x ``side`` window of the batch (same place for every canvas;
-    the place changes every step), aligned to the 16-px patch grid."""
+def random_crops(x: torch.Tensor, side: int, gen: torch.Generator, count: int = 1
+                 ) -> torch.Tensor:
+    """``count`` random ``side`` x ``side`` windows of the batch, stacked along the batch
+    axis (crop-major: (count * B, C, side, side)). Each window is at one place for every
+    canvas, a new place for each of the ``count`` and every step, aligned to the 16-px
+    patch grid. ``side`` 0 (or the full size) gives the batch itself."""
     size = x.shape[-1]
     if side <= 0 or side >= size:
         return x
-    top, left = (16 * int(v) for v in torch.randint(0, (size - side) // 16 + 1, (2,),
-                                                      generator=gen))
-    return x[..., top:top + side, left:left + side]
+    windows = []
+    for _ in range(count):
+        top, left = (16 * int(v) for v in torch.randint(0, (size - side) // 16 + 1, (2,),
+                                                          generator=gen))
+        windows.append(x[..., top:top + side, left:left + side])
+    return windows[0] if count == 1 else torch.cat(windows)
 
 
-def check_crop(side: int, size: int) -> None:
+def check_crop(side: int, size: int, batch: int = 1, per_canvas: int = 1) -> None:
     if side < 0 or side % 16 or side > size:
         raise ValueError(f"tok_crop must be 0 or a multiple of 16 up to {size}, got {side}")
+    if per_canvas < 1 or batch % per_canvas:
+        raise ValueError(f"tok_crops_per_canvas must be >= 1 and divide tok_batch "
+                         f"({batch}), got {per_canvas}")
+    if per_canvas > 1 and side in (0, size):
+        raise ValueError("tok_crops_per_canvas > 1 needs tok_crop smaller than the canvas")
 
 
 def train_tokenizer(cfg: TrainConfig, echo: object = None) -> VQGAN:
@@ -209,14 +221,16 @@ def train_tokenizer(cfg: TrainConfig, echo: object = None) -> VQGAN:
         runlog.write(stage="tokenizer", event="resumed", step=step)
     if step >= total:
         return vq.eval()
-    check_crop(cfg.tok_crop, cfg.model_config.mae.img_size)
-    stream = episode_stream(cfg, cfg.tok_batch, device, seed=cfg.seed * 1000 + step)
+    per_canvas = cfg.tok_crops_per_canvas
+    check_crop(cfg.tok_crop, cfg.model_config.mae.img_size, cfg.tok_batch, per_canvas)
+    stream = episode_stream(cfg, cfg.tok_batch // per_canvas, device,
+                            seed=cfg.seed * 1000 + step)
     crops = torch.Generator().manual_seed(cfg.seed * 1000 + 17 + step)
     budget = StepBudget(planned, step, cfg.tok_time_budget)
     vq.train()
     while step < total:
         episodes, _ = next(stream)
-        x = random_crop(episodes.target * 2 - 1, cfg.tok_crop, crops)
+        x = random_crops(episodes.target * 2 - 1, cfg.tok_crop, crops, per_canvas)
         x = x.contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, cfg.tok_lr, min(cfg.warmup, total // 10))

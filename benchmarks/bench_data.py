@@ -17,10 +17,10 @@ canvases per second that gives. "all" is the mixed batch training uses.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import itertools
 
 import torch
+from bench_inference import timed
 
 from visprompt_core.canvas import LAYOUT_2X2, LAYOUT_3X2, Layout
 from visprompt_core.data.episodes import generate_batch
@@ -31,16 +31,10 @@ LAYOUTS = {"2x2": LAYOUT_2X2, "3x2": LAYOUT_3X2}
 
 def seconds_per_batch(batch: int, tasks: list[str], layout: Layout, device: torch.device,
                       repeat: int) -> float:
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    generate_batch(batch, 1, device=device, layout=layout, tasks=tasks)  # warm-up
-    times = []
-    for seed in range(2, 2 + repeat):
-        sync()
-        start = time.perf_counter()
-        generate_batch(batch, seed, device=device, layout=layout, tasks=tasks, split="train")
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    seeds = itertools.count(1)  # a new training seed for every call, the warm-up's too
+    return timed(lambda: generate_batch(batch, next(seeds), device=device, layout=layout,
+                                        tasks=tasks, split="train"),
+                 warmup=1, repeat=repeat, sync=device.type == "cuda")
 
 
 def main() -> None:

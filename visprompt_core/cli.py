@@ -236,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=None,
                     help="episodes per task family (synthetic, default 32) or in all "
                          "(paper benchmarks, default 1000)")
-    ev.add_argument("--ensemble", type=int, default=1, choices=[1, 2, 3, 4],
-                    help="canvas arrangements combined per episode")
+    ev.add_argument("--ensemble", type=int, default=1,
+                    help="canvas variants combined per episode, 1-16 (mirrored views first)")
     ev.add_argument("--batch", type=int, default=64, help="episodes per forward pass")
     ev.add_argument("--root", help="dataset folder (VOCdevkit/VOC2012, or an image folder "
                                    "for colorization)")

@@ -17,17 +17,15 @@ import torch
 import torch.nn.functional as F
 
 from visprompt_core import canvas as cv
+from visprompt_core import ensemble as ensemble_mod
 from visprompt_core.data.episodes import EpisodeBatch, episode_seed, generate_batch
 from visprompt_core.data.metrics import score
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
+from visprompt_core.errors import InputError
 from visprompt_core.model import MAEVQGAN
 
 COLUMNS = ("model", "ceiling", "copy_example_output", "copy_query")
 
-# Canvas variants for ensembled evaluation, in the order the pipeline adds them
-# (``pipeline.ARRANGEMENTS``).
-EVAL_ARRANGEMENTS = ((cv.LAYOUT_2X2, 1.0), (cv.LAYOUT_2X2, 0.0), (cv.LAYOUT_2X2_T, 1.0),
-                     (cv.LAYOUT_2X2_T, 0.0))
 # The fixed numbering ``arrangement_study`` and benchmarks/bench_ensemble.py use:
 # 0 = 2x2 white, 1 = transposed 2x2 white, 2 = 2x2 black, 3 = transposed 2x2 black.
 STUDY_ARRANGEMENTS = ((cv.LAYOUT_2X2, 1.0), (cv.LAYOUT_2X2_T, 1.0), (cv.LAYOUT_2X2, 0.0),
@@ -83,7 +81,7 @@ class EvalReport:
 
 
 def arrangement_canvases(episodes: EpisodeBatch, k: int,
-                         arrangements: tuple[tuple[cv.Layout, float], ...] = EVAL_ARRANGEMENTS
+                         arrangements: tuple[tuple[cv.Layout, float], ...] = STUDY_ARRANGEMENTS
                          ) -> torch.Tensor:
     """(B*k, 3, S, S): each episode laid out in the first ``k`` arrangements, episode-major."""
     cells = [episodes.examples_in[:, 0], episodes.examples_out[:, 0], episodes.query]
@@ -95,24 +93,27 @@ def arrangement_canvases(episodes: EpisodeBatch, k: int,
 @torch.inference_mode()
 def predict_answers(model: MAEVQGAN, episodes: EpisodeBatch, ensemble: int = 1
                     ) -> torch.Tensor:
-    """(B, 3, h, w) predicted answer cells; ensembles average per-patch probabilities."""
+    """(B, 3, h, w) predicted answer cells of the first example pair; ``ensemble`` > 1
+    answers on the first ``ensemble`` canvas variants of the pipeline
+    (``ensemble.ARRANGEMENTS``) and combines them as the pipeline does."""
     layout = episodes.layout
     mask = layout.patch_mask().to(episodes.canvas.device)
     if ensemble <= 1:
         canvases = episodes.canvas
         logits = model.canvas_logits(canvases, mask.expand(len(episodes), -1))
-        tokens = logits.argmax(-1)
-    else:
-        if layout.name != cv.LAYOUT_2X2.name:
-            raise ValueError("ensembled evaluation needs 2x2 episodes")
-        variants = arrangement_canvases(episodes, ensemble)
-        logits = model.canvas_logits(variants, mask.expand(variants.shape[0], -1))
-        probs = logits.softmax(-1).unflatten(0, (len(episodes), ensemble)).mean(1)
-        canvases = variants.unflatten(0, (len(episodes), ensemble))[:, 0]
-        first = logits.unflatten(0, (len(episodes), ensemble))[:, 0].argmax(-1)
-        tokens = torch.where(mask[None, :], probs.argmax(-1), first)
-    decoded = model.decode(model.context_tokens(canvases, tokens, mask))
-    return cv.crop_answer(cv.paste_answer(canvases.float(), decoded, mask), layout)
+        decoded = model.decode(model.context_tokens(canvases, logits.argmax(-1), mask))
+        return cv.crop_answer(cv.paste_answer(canvases.float(), decoded, mask), layout)
+    if layout.name != ensemble_mod.LAYOUT.name:
+        raise ValueError("ensembled evaluation needs 2x2 episodes")
+    cells = [episodes.examples_in[:, 0], episodes.examples_out[:, 0], episodes.query]
+    chosen = ensemble_mod.ARRANGEMENTS[:ensemble]
+    canvases = torch.cat([ensemble_mod.view_canvases(cells, a) for a in chosen])
+    tokens = model.canvas_logits(canvases, mask.expand(len(canvases), -1)).argmax(-1)
+    answers = ensemble_mod.window_answers(model, canvases, tokens)
+    n = len(episodes)
+    owners = [i for _ in chosen for i in range(n)]
+    arrangements = [a for a in chosen for _ in range(n)]
+    return ensemble_mod.combine(answers, arrangements, owners, n)
 
 
 @torch.inference_mode()
@@ -126,6 +127,9 @@ def evaluate_model(model: MAEVQGAN, episodes_per_task: int = 32, device: str | N
                    layout: cv.Layout = cv.LAYOUT_2X2, batch: int = 128, ensemble: int = 1,
                    tasks: tuple[str, ...] = TASK_NAMES, seed_index: int = 0) -> EvalReport:
     """Score ``model`` on held-out episodes (evaluation seeds only)."""
+    if not 1 <= ensemble <= len(ensemble_mod.ARRANGEMENTS):
+        raise InputError(f"ensemble must be 1..{len(ensemble_mod.ARRANGEMENTS)} canvases, "
+                         f"got {ensemble}")
     dev = torch.device(device) if device else next(model.parameters()).device
     total = episodes_per_task * len(tasks)
     sums: dict[str, dict[str, float]] = {t: dict.fromkeys(COLUMNS, 0.0) for t in tasks}

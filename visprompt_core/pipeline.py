@@ -7,23 +7,21 @@ Two levels:
 * ``VisualPrompter.logits`` / ``tokenize`` / ``with_context`` / ``decode_tokens`` / ``complete``:
   canvas tensors in, per-patch logits, tokens and decoded canvases out (for evaluation).
 
-Ensembling: a prompt becomes several canvases, example pairs first (one 2x2 canvas per
-pair), then further arrangements of each pair in ``ARRANGEMENTS`` order (2x2 on black,
-transposed 2x2 on white, on black); ``ensemble=k`` takes the first k of that list and the
-default (``None``) is one canvas per pair. The per-patch softmax probabilities of the
-answer patches are averaged before the argmax. Averaging probabilities (rather than
-logits) keeps one over-confident canvas from outvoting the others; with the default model
-the three rules (probabilities, logits, log-probabilities) measured within 0.004 IoU of
-each other. Measured on the default model (docs/quality.md), no ensemble beats its best
-single canvas on mask-like tasks (4 arrangements: -0.02 IoU; 4 pairs: -0.04 IoU, +0.1 dB
-on image-like tasks), so extra arrangements are opt-in and come after the pairs, best
-single arrangement first; the published model's ensembling gains are not reproduced by it.
+Ensembling (``visprompt_core.ensemble``): a prompt becomes several canvases, example pairs
+first (one 2x2 canvas per pair), then further views of each pair in ``ARRANGEMENTS`` order
+(every cell mirrored left-right, top-bottom, both; the transposes; then all of it on
+black); ``ensemble=k`` takes the first k of that list and the default (``None``) is one
+canvas per pair. Every canvas goes through the model in one batch; the answer cells of a
+prompt's canvases are brought upright and averaged in pixels with their contrast
+restored (``ensemble.restored_mean``; the rule and its measurements are in that module
+and docs/quality.md).
 
-Decoding: the answer patches take the (combined) argmax tokens; the patches around them
-take the context of the model's recipe, ``ModelConfig.decode_context`` ("predicted": the
-MAE's own argmax, as published; "encoded": the tokenizer's tokens of the visible canvas,
-one tokenizer encode per prompt; ``MAEVQGAN.context_tokens``); then the VQGAN decodes once
-per prompt.
+Decoding: the answer patches take the argmax tokens; the patches around them take the
+context of the model's recipe, ``ModelConfig.decode_context`` ("predicted": the MAE's own
+argmax, as published; "encoded": the tokenizer's tokens of the visible canvas;
+``MAEVQGAN.context_tokens``); then the VQGAN decodes. A prompt on one canvas is decoded
+whole (or, with ``fast_decode``, around its answer); the canvases of a prompt on several
+are each decoded in the window around their answer (``MAEVQGAN.decode_window``).
 
 Pools and full resolution: ``select=k`` narrows a pool of up to 64 pairs to the k whose
 inputs look most like the query (``selection``); ``upscale`` brings the 111-px answer to
@@ -34,6 +32,7 @@ the answer size ("auto": bicubic up to 222 px, the query-guided filter above;
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -43,8 +42,9 @@ import torch
 from PIL import Image
 
 from visprompt_core import canvas as cv
-from visprompt_core import tiling
+from visprompt_core import ensemble, tiling
 from visprompt_core.checkpoints import load_model_file
+from visprompt_core.ensemble import ARRANGEMENTS, Arrangement
 from visprompt_core.errors import InputError
 from visprompt_core.model import MAEVQGAN, cpu_threads
 from visprompt_core.registry import resolve_model
@@ -54,27 +54,8 @@ from visprompt_core.upsample import choose_upscale, guided_upsample, is_mask_lik
 log = logging.getLogger(__name__)
 
 MAX_PAIRS = 8
-MAX_ENSEMBLE = 16
+MAX_ENSEMBLE = len(ARRANGEMENTS)
 Pair = tuple[Image.Image, Image.Image]
-
-
-@dataclass(frozen=True)
-class Arrangement:
-    """How one example pair and the query are laid out on a canvas."""
-
-    layout: cv.Layout
-    background: cv.RGB
-
-
-# The order in which ensembling adds canvas variants for each example pair: best single
-# arrangement first (measured on the default model, docs/quality.md: 2x2 white and black
-# score alike, the transposed layout lower).
-ARRANGEMENTS = (
-    Arrangement(cv.LAYOUT_2X2, cv.WHITE),
-    Arrangement(cv.LAYOUT_2X2, cv.BLACK),
-    Arrangement(cv.LAYOUT_2X2_T, cv.WHITE),
-    Arrangement(cv.LAYOUT_2X2_T, cv.BLACK),
-)
 
 
 @dataclass
@@ -236,6 +217,13 @@ class VisualPrompter:
             return self.model.decode(tokens.to(self.device), region=region)
 
     @torch.inference_mode()
+    def window_answers(self, canvases: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) answer cells of 2x2 canvases, each decoded around its answer."""
+        with cpu_threads(self.threads):
+            return ensemble.window_answers(self.model, canvases.to(self.device),
+                                           tokens.to(self.device))
+
+    @torch.inference_mode()
     def complete(self, canvases: torch.Tensor, patch_mask: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fill the masked patches: -> (argmax tokens (B, N), canvas with pasted answer)."""
@@ -315,16 +303,22 @@ class VisualPrompter:
         """(len(jobs), 3, 111, 111) answer cells on the CPU, one forward pass for all."""
         plans = [req.plan() for req in jobs]
         canvases, owners = self._build_canvases(jobs, plans)
-        layout = cv.LAYOUT_2X2  # every arrangement keeps the answer in the same patches
+        arrangements = [arrangement for plan in plans for arrangement, _ in plan]
+        layout = ensemble.LAYOUT
         mask = self.patch_mask(layout)
-        logits = self.logits(canvases, mask)
-        firsts = [owners.index(i) for i in range(len(jobs))]
-        canvases = canvases[firsts].to(self.device)
-        tokens = self.with_context(canvases, self._combine(logits, owners, len(jobs), mask),
-                                   mask)
-        decoded = self.decode_tokens(tokens, region=mask if self.fast_decode else None)
-        pasted = cv.paste_answer(canvases.float(), decoded, mask)
-        return cv.crop_answer(pasted, layout).cpu()
+        canvases = canvases.to(self.device)
+        tokens = self.logits(canvases, mask).argmax(-1)
+        per_prompt = Counter(owners)
+        alone = torch.tensor([per_prompt[owner] == 1 for owner in owners])
+        cells = torch.empty(len(owners), 3, layout.answer.height, layout.answer.width)
+        if bool(alone.any()):
+            whole = self.with_context(canvases[alone], tokens[alone], mask)
+            decoded = self.decode_tokens(whole, region=mask if self.fast_decode else None)
+            pasted = cv.paste_answer(canvases[alone].float(), decoded, mask)
+            cells[alone] = cv.crop_answer(pasted, layout).cpu()
+        if not bool(alone.all()):
+            cells[~alone] = self.window_answers(canvases[~alone], tokens[~alone]).cpu()
+        return ensemble.combine(cells, arrangements, owners, len(jobs))
 
     def _upscale(self, req: PromptRequest, cell: torch.Tensor) -> Image.Image:
         size = req.size
@@ -347,22 +341,13 @@ class VisualPrompter:
         images, owners = [], []
         for i, (req, plan) in enumerate(zip(requests, plans)):
             for arrangement, pair in plan:
-                image = cv.build_canvas([pair], req.query, arrangement.layout,
-                                        arrangement.background, req.resample)
+                view = arrangement.view.apply_image
+                image = cv.build_canvas([(view(pair[0]), view(pair[1]))], view(req.query),
+                                        ensemble.LAYOUT, arrangement.background,
+                                        req.resample)
                 images.append(cv.pil_to_tensor(image))
                 owners.append(i)
         return torch.stack(images), owners
-
-    def _combine(self, logits: torch.Tensor, owners: list[int], n_requests: int,
-                 mask: torch.Tensor) -> torch.Tensor:
-        """Per request: first canvas's tokens, answer patches by mean probability."""
-        owner = torch.tensor(owners, device=logits.device)
-        probs = torch.zeros(n_requests, *logits.shape[1:], device=logits.device)
-        probs.index_add_(0, owner, logits.softmax(-1))
-        tokens = probs.argmax(-1)
-        firsts = [owners.index(i) for i in range(n_requests)]
-        own = logits[firsts].argmax(-1)
-        return torch.where(mask[None, :], tokens, own)
 
     def _apply_mask(self, req: PromptRequest, answer: Image.Image) -> Image.Image:
         size = req.size

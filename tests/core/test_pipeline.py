@@ -92,10 +92,10 @@ def test_answer_size_and_ensemble_plan(tiny_prompter: VisualPrompter) -> None:
     assert answer.size == (128, 96)
     request = PromptRequest([pair, pair], noise((30, 30), 3), ensemble=4)
     plan = request.plan()
-    # pairs first, then arrangements, best single arrangement first (docs/quality.md)
-    assert [(a.layout.name, a.background) for a, _ in plan] == [
-        ("2x2", (255, 255, 255)), ("2x2", (255, 255, 255)), ("2x2", (0, 0, 0)),
-        ("2x2", (0, 0, 0))]
+    # pairs first, then the views of each pair, mirrors first (docs/quality.md)
+    assert [(a.view.name, a.background) for a, _ in plan] == [
+        ("identity", (255, 255, 255)), ("identity", (255, 255, 255)),
+        ("mirror left-right", (255, 255, 255)), ("mirror left-right", (255, 255, 255))]
     assert len(PromptRequest([pair] * 3, noise((30, 30), 3)).plan()) == 3
 
 

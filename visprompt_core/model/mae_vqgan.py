@@ -119,9 +119,38 @@ class MAEVQGAN(MaskedAutoencoderViT):
         if region is None:
             return self._to_unit(self.vae.decode_tokens(ids))
         rows, cols = token_window(region, grid, margin)
-        part = self._to_unit(self.vae.decode_tokens(ids[:, rows, cols]))
+        return self._paste_window(self.vae.decode_tokens(ids[:, rows, cols]), rows, cols, grid)
+
+    def decode_window(self, canvas: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor,
+                      margin: int = 2) -> torch.Tensor:
+        """Decode only the window around the answer, context and all: (B, 3, H, W) in [0, 1].
+
+        ``tokens`` (B, N) fill the ``mask`` patches ((N,) bool, the same for the batch); the
+        window is their bounding box widened by ``margin`` tokens. Its context tokens come
+        from the model's recipe (``decode_context``), "encoded" ones from tokenizing the
+        window's pixels of ``canvas`` alone, so both the tokenizer and the decoder see only
+        the window. Pixels outside it are 0.5. The per-canvas decode of ensembles
+        (``visprompt_core.ensemble``); its answers against the full path are measured in
+        docs/quality.md.
+        """
+        grid = self.cfg.img_size // self.cfg.patch_size
+        rows, cols = token_window(mask, grid, margin)
+        inside = mask.view(grid, grid)[rows, cols].to(tokens.device)
+        answer = tokens.view(-1, grid, grid)[:, rows, cols]
+        if self.model_config.decode_context == "predicted":
+            ids = answer
+        else:
+            p = self.cfg.patch_size
+            pixels = canvas[:, :, rows.start * p:rows.stop * p, cols.start * p:cols.stop * p]
+            ids = torch.where(inside, answer, self.tokenize(pixels).view_as(answer))
+        return self._paste_window(self.vae.decode_tokens(ids), rows, cols, grid)
+
+    def _paste_window(self, part: torch.Tensor, rows: slice, cols: slice, grid: int
+                      ) -> torch.Tensor:
+        """Decoded window pixels -> full canvases, 0.5 outside the window."""
+        part = self._to_unit(part)
         p = part.shape[-1] // (cols.stop - cols.start)
-        out = part.new_full((ids.shape[0], part.shape[1], grid * p, grid * p), 0.5)
+        out = part.new_full((part.shape[0], part.shape[1], grid * p, grid * p), 0.5)
         out[:, :, rows.start * p:rows.stop * p, cols.start * p:cols.stop * p] = part
         return out
 

@@ -1,0 +1,149 @@
+"""Ensembles: one prompt answered on several canvases, the answers combined in pixels.
+
+Canvas variants. Every canvas of an ensemble is the 2x2 one-pair canvas with every cell
+(example input, example output, query) seen through one symmetry of the square cell:
+the identity, the mirrors, the transposes (``VIEWS``, the 8 symmetries of a square), on
+a white or black background (``ARRANGEMENTS``). The answer cell comes back through the
+inverse symmetry. Any task that commutes with the symmetry (masks, line art, colour
+changes, blur; a mirrored example teaches the mirrored flip) gives an equally valid
+prompt whose answer errs differently. Each canvas stays in the layout the model was
+trained on, unlike the transposed layout, which the default model answers worse
+(docs/quality.md).
+
+Combination rule (``restored_mean``): the answer cells are averaged in pixel space, then
+each combined answer's contrast is restored: its deviation from its own mean brightness
+is scaled up to the mean standard deviation of the answers it came from. Plain averaging
+is what the PSNR of image-like answers wants, but where the answers disagree on the
+details it shrinks them towards grey: thin dark lines fade above a mask's 0.5 threshold
+and vanish. The global rescaling keeps the average's layout and the answers' contrast
+(one affine map per answer, so smooth answers barely change). Tokens are not
+averaged: mirrored canvases' codes are not mirror images of each other, and averaging
+the token probabilities of several arrangements lost IoU with the default model
+(docs/quality.md).
+
+Decoding: each canvas of an ensemble is decoded in the window around its answer
+(``MAEVQGAN.decode_window``, ``WINDOW_MARGIN`` tokens of context), which keeps several
+canvases cheap; a single canvas keeps the full decode of the default path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from visprompt_core import canvas as cv
+from visprompt_core.model import MAEVQGAN
+
+# Context tokens around the answer block when an ensemble canvas is decoded; margin 2
+# measured as good as the full decode for ensembles (docs/quality.md) at 2x2 canvases.
+WINDOW_MARGIN = 2
+LAYOUT = cv.LAYOUT_2X2
+
+
+@dataclass(frozen=True)
+class View:
+    """A symmetry of the square cell: transpose first (optional), then flip ``flips``
+    (tensor dims of a (..., H, W) image: -1 left-right, -2 top-bottom)."""
+
+    name: str
+    transpose: bool = False
+    flips: tuple[int, ...] = ()
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """Show a (..., H, W) image through the view."""
+        if self.transpose:
+            x = x.transpose(-1, -2)
+        return x.flip(self.flips) if self.flips else x
+
+    def invert(self, x: torch.Tensor) -> torch.Tensor:
+        """Bring a (..., H, W) image seen through the view back."""
+        if self.flips:
+            x = x.flip(self.flips)
+        return x.transpose(-1, -2) if self.transpose else x
+
+    def apply_image(self, image: Image.Image) -> Image.Image:
+        """``apply`` for a PIL image (any size: a transposed W x H image is H x W)."""
+        if self.transpose:
+            image = image.transpose(Image.Transpose.TRANSPOSE)
+        if -1 in self.flips:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if -2 in self.flips:
+            image = image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        return image
+
+
+VIEWS = (
+    View("identity"),
+    View("mirror left-right", flips=(-1,)),
+    View("mirror top-bottom", flips=(-2,)),
+    View("rotate 180", flips=(-2, -1)),
+    View("transpose", transpose=True),
+    View("rotate 90 clockwise", transpose=True, flips=(-1,)),
+    View("rotate 90 anticlockwise", transpose=True, flips=(-2,)),
+    View("anti-transpose", transpose=True, flips=(-2, -1)),
+)
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """One canvas variant of an example pair and the query: a view and a background."""
+
+    view: View
+    background: cv.RGB = cv.WHITE
+
+    @property
+    def fill(self) -> float:
+        """The background as a [0, 1] grey level (white or black)."""
+        return self.background[0] / 255
+
+
+# The order in which ensembles add canvas variants for each example pair: the four
+# mirrors first (the best measured set of four, docs/quality.md), then the transposes,
+# all on white, then the same on black.
+ARRANGEMENTS = tuple(Arrangement(v, bg) for bg in (cv.WHITE, cv.BLACK) for v in VIEWS)
+
+
+def view_canvases(cells: Sequence[torch.Tensor], arrangement: Arrangement) -> torch.Tensor:
+    """(B, 3, S, S) 2x2 canvases of ``cells`` (example input, example output, query;
+    (B, 3, h, w) each) seen through the arrangement."""
+    return cv.place_cells([arrangement.view.apply(c) for c in cells], LAYOUT,
+                          background=arrangement.fill)
+
+
+@torch.inference_mode()
+def window_answers(model: MAEVQGAN, canvases: torch.Tensor, tokens: torch.Tensor,
+                   margin: int = WINDOW_MARGIN) -> torch.Tensor:
+    """(B, 3, h, w) answer cells of 2x2 ``canvases`` whose answer patches hold ``tokens``
+    (B, N), each decoded in its answer window (``MAEVQGAN.decode_window``)."""
+    mask = LAYOUT.patch_mask().to(canvases.device)
+    decoded = model.decode_window(canvases, tokens, mask, margin)
+    return cv.crop_answer(cv.paste_answer(canvases.float(), decoded, mask), LAYOUT)
+
+
+def restored_mean(answers: torch.Tensor) -> torch.Tensor:
+    """(K, B, 3, h, w) answers of K canvases -> (B, 3, h, w): the pixel mean with each
+    answer's contrast restored to the K answers' mean standard deviation (module doc)."""
+    mean = answers.float().mean(0)
+    if answers.shape[0] == 1:
+        return mean
+    centre = mean.mean((1, 2, 3), keepdim=True)
+    wanted = answers.float().std((2, 3, 4), keepdim=True).mean(0)
+    have = mean.std((1, 2, 3), keepdim=True).clamp(min=1e-4)
+    return (centre + (mean - centre) * (wanted / have)).clamp(0, 1)
+
+
+def combine(cells: torch.Tensor, arrangements: Sequence[Arrangement], owners: Sequence[int],
+            n_prompts: int) -> torch.Tensor:
+    """Answer cells (C, 3, h, w) of C canvases, each seen through its arrangement and
+    owned by a prompt -> (n_prompts, 3, h, w) combined answers (``restored_mean``)."""
+    upright = [a.view.invert(cell) for cell, a in zip(cells, arrangements)]
+    out = []
+    for prompt in range(n_prompts):
+        mine = [cell for cell, owner in zip(upright, owners) if owner == prompt]
+        if not mine:
+            raise ValueError(f"prompt {prompt} has no canvas")
+        out.append(restored_mean(torch.stack(mine)[:, None])[0])
+    return torch.stack(out)

@@ -1,15 +1,26 @@
 """Ensembling: answer quality of 1 vs several canvases, and the cost of one batched call.
 
-    python benchmarks/bench_ensemble.py --episodes 16
+    python benchmarks/bench_ensemble.py --episodes 32 --skip-arrangements
 
-Quality: held-out synthetic episodes (evaluation seeds), the same episodes for every
-variant; each variant is a subset of the arrangements (0 = 2x2 white, 1 = transposed 2x2
-white, 2 = 2x2 black, 3 = transposed 2x2 black) and a rule for combining the per-patch
-distributions. Mean IoU over the mask-like families, mean PSNR (dB) over the image-like
-ones, then the per-family table of 1 vs 4 canvases.
+Views (the pipeline's ensembles, ``visprompt_core.ensemble``): held-out synthetic episodes
+(evaluation seed index --seed-index on), the same for every row: the single canvas of the
+default path against the first 2, 4 and 8 views of the 2x2 white canvas combined by the
+pipeline's rule (pixel mean, contrast restored), and 4 views by the plain pixel mean.
+Mean IoU over the mask-like families, mean PSNR (dB) over the image-like ones, then per
+family for 1 canvas vs 4 views.
+
+Arrangements (the earlier study, ``--skip-arrangements`` to leave it out): subsets of the
+layouts 0 = 2x2 white, 1 = transposed 2x2 white, 2 = 2x2 black, 3 = transposed 2x2 black
+with the per-patch distributions combined before the argmax (probabilities, logits or
+log-probabilities).
+
+Several pairs: 4 example pairs per episode; one 2x2 canvas per pair combined by the
+pipeline's rule or by averaging probabilities, and the 3x2 two-pair layout.
 
 Cost: ``VisualPrompter.prompt`` (PIL in -> PIL out, one example pair, 512x512 query) with
-``ensemble=1`` and ``ensemble=4`` timed alternately, median of --repeat runs each.
+``ensemble=1`` and ``ensemble=4`` timed alternately, median of --repeat runs each; then
+the model alone (canvas tensors -> answer cells, ``evaluation.predict_answers``) the same
+way.
 """
 
 from __future__ import annotations
@@ -26,10 +37,18 @@ import torch.nn.functional as F
 from PIL import Image
 
 from visprompt_core import canvas as cv
-from visprompt_core.data.episodes import balanced_task_ids, episode_seed, generate_cells
+from visprompt_core.data.episodes import (
+    EpisodeBatch,
+    balanced_task_ids,
+    episode_seed,
+    generate_batch,
+    generate_cells,
+)
 from visprompt_core.data.metrics import score
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
-from visprompt_core.evaluation import arrangement_study
+from visprompt_core.ensemble import ARRANGEMENTS, restored_mean, view_canvases, window_answers
+from visprompt_core.evaluation import arrangement_study, predict_answers
+from visprompt_core.model import MAEVQGAN
 from visprompt_core.pipeline import load_model
 
 VARIANTS: dict[str, tuple[tuple[int, ...], str]] = {
@@ -49,6 +68,69 @@ def means(per_task: dict[str, float]) -> tuple[float, float]:
     mask = [v for t, v in per_task.items() if TASKS[t].kind == "mask"]
     image = [v for t, v in per_task.items() if TASKS[t].kind == "image"]
     return sum(mask) / len(mask), sum(image) / len(image)
+
+
+def print_means(title: str, sums: dict[str, dict[str, float]], counts: dict[str, int],
+                width: int = 36) -> dict[str, dict[str, float]]:
+    """Per-variant means of per-family sums; returns the per-family means."""
+    print(title)
+    print(f"{'variant':<{width}} {'mean IoU (mask)':>16} {'mean PSNR (image)':>18}")
+    out = {}
+    for name, per in sums.items():
+        out[name] = {t: per[t] / counts[t] for t in per if counts[t]}
+        m_iou, m_psnr = means(out[name])
+        print(f"{name:<{width}} {m_iou:>16.3f} {m_psnr:>18.2f}")
+    return out
+
+
+def view_answers(model: MAEVQGAN, episodes: EpisodeBatch, k: int) -> torch.Tensor:
+    """(k, B, 3, h, w): each episode on the first k 2x2 white views, answers upright."""
+    cells = [episodes.examples_in[:, 0], episodes.examples_out[:, 0], episodes.query]
+    chosen = ARRANGEMENTS[:k]
+    canvases = torch.cat([view_canvases(cells, a) for a in chosen])
+    mask = cv.LAYOUT_2X2.patch_mask()
+    tokens = model.canvas_logits(canvases, mask.expand(len(canvases), -1)).argmax(-1)
+    answers = window_answers(model, canvases, tokens).unflatten(0, (k, len(episodes.query)))
+    return torch.stack([a.view.invert(x) for a, x in zip(chosen, answers)])
+
+
+@torch.inference_mode()
+def views(args: argparse.Namespace) -> None:
+    model = load_model(args.model, device="cpu", dtype="fp32").model
+    names = ("1 canvas (default path)", "2 views", "4 views", "8 views",
+             "4 views, plain pixel mean", "4 views, pipeline (predict_answers)")
+    sums = {n: dict.fromkeys(TASK_NAMES, 0.0) for n in names}
+    counts = dict.fromkeys(TASK_NAMES, 0)
+    total, done, index = args.episodes * len(TASK_NAMES), 0, args.seed_index
+    start = time.perf_counter()
+    while done < total:
+        n = min(len(TASK_NAMES) * 4, total - done)
+        episodes = generate_batch(n, episode_seed("eval", index), layout=cv.LAYOUT_2X2)
+        index += 1
+        upright = view_answers(model, episodes, 8)
+        preds = {names[0]: predict_answers(model, episodes, 1),
+                 names[1]: restored_mean(upright[:2]), names[2]: restored_mean(upright[:4]),
+                 names[3]: restored_mean(upright), names[4]: upright[:4].mean(0)}
+        if args.check_pipeline:
+            preds[names[5]] = predict_answers(model, episodes, 4)
+        for name, pred in preds.items():
+            scores = score(pred.float(), episodes.answer.float(), episodes.task_ids)
+            for tid, value in zip(episodes.task_ids.tolist(), scores.tolist()):
+                sums[name][TASK_NAMES[tid]] += value
+        for tid in episodes.task_ids.tolist():
+            counts[TASK_NAMES[tid]] += 1
+        done += n
+    if not args.check_pipeline:
+        del sums[names[5]]
+    per = print_means(f"views: {done} held-out episodes ({args.episodes} per family), "
+                      f"evaluation seed index {args.seed_index} on, model {args.model} "
+                      f"({time.perf_counter() - start:.0f} s)", sums, counts)
+    one, four = per[names[0]], per[names[2]]
+    print(f"\n{'family':<18} {'metric':<6} {'1 canvas':>9} {'4 views':>9} {'delta':>8}")
+    for task in one:
+        metric = "IoU" if TASKS[task].kind == "mask" else "PSNR"
+        print(f"{task:<18} {metric:<6} {one[task]:>9.3f} {four[task]:>9.3f} "
+              f"{four[task] - one[task]:>+8.3f}")
 
 
 def quality(args: argparse.Namespace) -> None:
@@ -84,7 +166,8 @@ def several_pairs(args: argparse.Namespace) -> None:
     inputs, outputs = generate_cells(gen, ids, 5)
     names = ("1 pair, 1 canvas", "2 pairs, 2 canvases", "4 pairs, 4 canvases",
              "2 pairs x (2x2, 2x2T), 4 canv.", "2 pairs on one 3x2 canvas",
-             "4 pairs on two 3x2 canvases")
+             "4 pairs on two 3x2 canvases", "2 pairs, 2 canvases, pipeline",
+             "4 pairs, 4 canvases, pipeline")
     sums = {k: dict.fromkeys(TASK_NAMES, 0.0) for k in names}
     counts = dict.fromkeys(TASK_NAMES, 0)
     m2, m3 = cv.LAYOUT_2X2.patch_mask(), cv.LAYOUT_3X2.patch_mask()
@@ -109,7 +192,11 @@ def several_pairs(args: argparse.Namespace) -> None:
             return F.interpolate(cell, size=(111, 111), mode="bilinear", align_corners=False)
 
         base = c2[:b]
+        tokens = p2[:4].argmax(-1).flatten(0, 1)
+        by_pair = window_answers(model, c2[:4 * b], tokens).unflatten(0, (4, b))
         preds = {
+            names[6]: restored_mean(by_pair[:2]),
+            names[7]: restored_mean(by_pair),
             names[0]: answer(p2[0], base, cv.LAYOUT_2X2, m2, p2[0]),
             names[1]: answer(p2[:2].mean(0), base, cv.LAYOUT_2X2, m2, p2[0]),
             names[2]: answer(p2[:4].mean(0), base, cv.LAYOUT_2X2, m2, p2[0]),
@@ -122,13 +209,9 @@ def several_pairs(args: argparse.Namespace) -> None:
                 sums[name][TASK_NAMES[t]] += v
         for t in tid.tolist():
             counts[TASK_NAMES[t]] += 1
-    print(f"\nseveral example pairs ({args.episodes} x {len(TASK_NAMES)} episodes, 4 pairs "
-          f"each, evaluation seed index 500)")
-    print(f"{'variant':<32} {'mean IoU (mask)':>16} {'mean PSNR (image)':>18}")
-    for name in names:
-        per = {t: sums[name][t] / counts[t] for t in TASK_NAMES if counts[t]}
-        m_iou, m_psnr = means(per)
-        print(f"{name:<32} {m_iou:>16.3f} {m_psnr:>18.2f}")
+    print_means(f"\nseveral example pairs ({args.episodes} x {len(TASK_NAMES)} episodes, "
+                f"4 pairs each, evaluation seed index 500; rows without 'pipeline': "
+                f"probabilities averaged)", {n: sums[n] for n in names}, counts)
 
 
 def cost(args: argparse.Namespace) -> None:
@@ -155,6 +238,19 @@ def cost(args: argparse.Namespace) -> None:
           f"median of {args.repeat}")
     print(f"1 canvas  {t1 * 1000:7.1f} ms")
     print(f"4 canvases {t4 * 1000:6.1f} ms  (one batched call; ratio {t4 / t1:.2f}x)")
+    model = prompter.model
+    episode = generate_batch(1, episode_seed("eval", 9_999), layout=cv.LAYOUT_2X2)
+    model_times: dict[int, list[float]] = {1: [], 4: []}
+    for k in (1, 4):
+        predict_answers(model, episode, k)
+    for _ in range(args.repeat):
+        for k in (1, 4):
+            t0 = time.perf_counter()
+            predict_answers(model, episode, k)
+            model_times[k].append(time.perf_counter() - t0)
+    m1, m4 = statistics.median(model_times[1]), statistics.median(model_times[4])
+    print(f"model alone (canvas tensors -> answer cell): 1 canvas {m1 * 1000:.1f} ms, "
+          f"4 views {m4 * 1000:.1f} ms (ratio {m4 / m1:.2f}x)")
 
 
 def main() -> None:
@@ -164,10 +260,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--seed-index", type=int, default=800,
+                        help="first evaluation seed index of the views study")
+    parser.add_argument("--check-pipeline", action="store_true",
+                        help="views study: also score predict_answers(ensemble=4)")
+    parser.add_argument("--skip-views", action="store_true")
+    parser.add_argument("--skip-arrangements", action="store_true")
     parser.add_argument("--skip-pairs", action="store_true")
     args = parser.parse_args()
-    if not args.skip_quality:
+    if not args.skip_views:
+        views(args)
+    if not args.skip_arrangements:
         quality(args)
     if not args.skip_pairs:
         several_pairs(args)

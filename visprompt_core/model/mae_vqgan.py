@@ -137,7 +137,7 @@ class MAEVQGAN(MaskedAutoencoderViT):
         rows, cols = token_window(mask, grid, margin)
         inside = mask.view(grid, grid)[rows, cols].to(tokens.device)
         answer = tokens.view(-1, grid, grid)[:, rows, cols]
-        if self.model_config.decode_context == "predicted":
+        if self.model_config.decode_context == "predicted" or bool(inside.all()):
             ids = answer
         else:
             p = self.cfg.patch_size

@@ -29,23 +29,26 @@ from bench_cpu_speed import alternate, load_line, random_model, same_weights_cop
 from PIL import Image
 
 from visprompt_core import canvas as cv
+from visprompt_core.evaluation import STUDY_ARRANGEMENTS
 from visprompt_core.model import MAEVQGAN, cpu_threads
-from visprompt_core.pipeline import ARRANGEMENTS, load_model
+from visprompt_core.pipeline import load_model
 
 SAMPLES = Path(__file__).resolve().parents[1] / "visprompt_core" / "samples"
 MASK = cv.LAYOUT_2X2.patch_mask()
 
 
 def sample_canvases() -> torch.Tensor:
-    """Every bundled sample prompt in every arrangement: (K, 3, 224, 224) in [0, 1]."""
+    """Every bundled sample prompt in the 4 layouts x backgrounds of the arrangement study
+    (2x2 and transposed 2x2, white and black): (K, 3, 224, 224) in [0, 1]."""
     tasks = sorted(p.name.removesuffix("_query.png") for p in SAMPLES.glob("*_query.png"))
     images = []
     for task in tasks:
         pair = (Image.open(SAMPLES / f"{task}_example_in.png"),
                 Image.open(SAMPLES / f"{task}_example_out.png"))
         query = Image.open(SAMPLES / f"{task}_query.png")
-        for arr in ARRANGEMENTS:
-            canvas = cv.build_canvas([pair], query, arr.layout, arr.background)
+        for layout, grey in STUDY_ARRANGEMENTS:
+            background = (round(255 * grey),) * 3
+            canvas = cv.build_canvas([pair], query, layout, background)
             images.append(cv.pil_to_tensor(canvas))
     return torch.stack(images)
 

@@ -38,7 +38,6 @@ from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core.data.episodes import (
-    EpisodeBatch,
     balanced_task_ids,
     episode_seed,
     generate_batch,
@@ -46,9 +45,8 @@ from visprompt_core.data.episodes import (
 )
 from visprompt_core.data.metrics import score
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
-from visprompt_core.ensemble import ARRANGEMENTS, restored_mean, view_canvases, window_answers
+from visprompt_core.ensemble import ARRANGEMENTS, restored_mean, view_answers, window_answers
 from visprompt_core.evaluation import arrangement_study, predict_answers
-from visprompt_core.model import MAEVQGAN
 from visprompt_core.pipeline import load_model
 
 VARIANTS: dict[str, tuple[tuple[int, ...], str]] = {
@@ -83,17 +81,6 @@ def print_means(title: str, sums: dict[str, dict[str, float]], counts: dict[str,
     return out
 
 
-def view_answers(model: MAEVQGAN, episodes: EpisodeBatch, k: int) -> torch.Tensor:
-    """(k, B, 3, h, w): each episode on the first k 2x2 white views, answers upright."""
-    cells = [episodes.examples_in[:, 0], episodes.examples_out[:, 0], episodes.query]
-    chosen = ARRANGEMENTS[:k]
-    canvases = torch.cat([view_canvases(cells, a) for a in chosen])
-    mask = cv.LAYOUT_2X2.patch_mask()
-    tokens = model.canvas_logits(canvases, mask.expand(len(canvases), -1)).argmax(-1)
-    answers = window_answers(model, canvases, tokens).unflatten(0, (k, len(episodes.query)))
-    return torch.stack([a.view.invert(x) for a, x in zip(chosen, answers)])
-
-
 @torch.inference_mode()
 def views(args: argparse.Namespace) -> None:
     model = load_model(args.model, device="cpu", dtype="fp32").model
@@ -107,7 +94,8 @@ def views(args: argparse.Namespace) -> None:
         n = min(len(TASK_NAMES) * 4, total - done)
         episodes = generate_batch(n, episode_seed("eval", index), layout=cv.LAYOUT_2X2)
         index += 1
-        upright = view_answers(model, episodes, 8)
+        cells = [episodes.examples_in[:, 0], episodes.examples_out[:, 0], episodes.query]
+        upright = view_answers(model, cells, ARRANGEMENTS[:8])
         preds = {names[0]: predict_answers(model, episodes, 1),
                  names[1]: restored_mean(upright[:2]), names[2]: restored_mean(upright[:4]),
                  names[3]: restored_mean(upright), names[4]: upright[:4].mean(0)}

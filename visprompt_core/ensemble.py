@@ -125,6 +125,18 @@ def window_answers(model: MAEVQGAN, canvases: torch.Tensor, tokens: torch.Tensor
     return cv.crop_answer(cv.paste_answer(canvases.float(), decoded, mask), LAYOUT)
 
 
+@torch.inference_mode()
+def view_answers(model: MAEVQGAN, cells: Sequence[torch.Tensor],
+                 arrangements: Sequence[Arrangement]) -> torch.Tensor:
+    """(K, B, 3, h, w): B prompts (``cells``: example input, example output, query;
+    (B, 3, h, w) each) answered on each of K arrangements in one batch, answers upright."""
+    canvases = torch.cat([view_canvases(cells, a) for a in arrangements])
+    mask = LAYOUT.patch_mask().to(canvases.device)
+    tokens = model.canvas_logits(canvases, mask.expand(len(canvases), -1)).argmax(-1)
+    answers = window_answers(model, canvases, tokens).unflatten(0, (len(arrangements), -1))
+    return torch.stack([a.view.invert(x) for a, x in zip(arrangements, answers)])
+
+
 def restored_mean(answers: torch.Tensor) -> torch.Tensor:
     """(K, B, 3, h, w) answers of K canvases -> (B, 3, h, w): the pixel mean with each
     answer's contrast restored to the K answers' mean standard deviation (module doc)."""
@@ -141,11 +153,11 @@ def combine(cells: torch.Tensor, arrangements: Sequence[Arrangement], owners: Se
             n_prompts: int) -> torch.Tensor:
     """Answer cells (C, 3, h, w) of C canvases, each seen through its arrangement and
     owned by a prompt -> (n_prompts, 3, h, w) combined answers (``restored_mean``)."""
-    upright = [a.view.invert(cell) for cell, a in zip(cells, arrangements)]
-    out = []
-    for prompt in range(n_prompts):
-        mine = [cell for cell, owner in zip(upright, owners) if owner == prompt]
-        if not mine:
-            raise ValueError(f"prompt {prompt} has no canvas")
-        out.append(restored_mean(torch.stack(mine)[:, None])[0])
-    return torch.stack(out)
+    upright: dict[int, list[torch.Tensor]] = {prompt: [] for prompt in range(n_prompts)}
+    for cell, arrangement, owner in zip(cells, arrangements, owners):
+        upright[owner].append(arrangement.view.invert(cell))
+    empty = [prompt for prompt, mine in upright.items() if not mine]
+    if empty:
+        raise ValueError(f"prompt {empty[0]} has no canvas")
+    return torch.stack([restored_mean(torch.stack(mine)[:, None])[0]
+                        for mine in upright.values()])

@@ -106,14 +106,8 @@ def predict_answers(model: MAEVQGAN, episodes: EpisodeBatch, ensemble: int = 1
     if layout.name != ensemble_mod.LAYOUT.name:
         raise ValueError("ensembled evaluation needs 2x2 episodes")
     cells = [episodes.examples_in[:, 0], episodes.examples_out[:, 0], episodes.query]
-    chosen = ensemble_mod.ARRANGEMENTS[:ensemble]
-    canvases = torch.cat([ensemble_mod.view_canvases(cells, a) for a in chosen])
-    tokens = model.canvas_logits(canvases, mask.expand(len(canvases), -1)).argmax(-1)
-    answers = ensemble_mod.window_answers(model, canvases, tokens)
-    n = len(episodes)
-    owners = [i for _ in chosen for i in range(n)]
-    arrangements = [a for a in chosen for _ in range(n)]
-    return ensemble_mod.combine(answers, arrangements, owners, n)
+    upright = ensemble_mod.view_answers(model, cells, ensemble_mod.ARRANGEMENTS[:ensemble])
+    return ensemble_mod.restored_mean(upright)
 
 
 @torch.inference_mode()

@@ -103,8 +103,8 @@ class Arrangement:
 
 
 # The order in which ensembles add canvas variants for each example pair: the four
-# mirrors first (the best measured set of four, docs/quality.md), then the transposes,
-# all on white, then the same on black.
+# mirrors first (the set of four measured in docs/quality.md), then the transposes, all
+# on white, then the same on black.
 ARRANGEMENTS = tuple(Arrangement(v, bg) for bg in (cv.WHITE, cv.BLACK) for v in VIEWS)
 
 

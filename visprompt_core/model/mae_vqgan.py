@@ -136,13 +136,13 @@ class MAEVQGAN(MaskedAutoencoderViT):
         grid = self.cfg.img_size // self.cfg.patch_size
         rows, cols = token_window(mask, grid, margin)
         inside = mask.view(grid, grid)[rows, cols].to(tokens.device)
-        answer = tokens.view(-1, grid, grid)[:, rows, cols]
+        predicted = tokens.view(-1, grid, grid)[:, rows, cols]
         if self.model_config.decode_context == "predicted" or bool(inside.all()):
-            ids = answer
+            ids = predicted
         else:
             p = self.cfg.patch_size
             pixels = canvas[:, :, rows.start * p:rows.stop * p, cols.start * p:cols.stop * p]
-            ids = torch.where(inside, answer, self.tokenize(pixels).view_as(answer))
+            ids = torch.where(inside, predicted, self.tokenize(pixels).view_as(predicted))
         return self._paste_window(self.vae.decode_tokens(ids), rows, cols, grid)
 
     def _paste_window(self, part: torch.Tensor, rows: slice, cols: slice, grid: int

@@ -75,14 +75,17 @@ def bench(args: argparse.Namespace, device: str) -> None:
         "  context tokens": timed(  # a tokenizer encode when decode_context="encoded"
             lambda: prompter.with_context(canvas, tokens, mask), args.warmup, args.repeat,
             sync),
-        "  VQGAN decode": timed(lambda: prompter.decode_tokens(tokens), args.warmup,
-                                args.repeat, sync),
+        "  VQGAN decode, whole canvas": timed(lambda: prompter.decode_tokens(tokens),
+                                              args.warmup, args.repeat, sync),
+        "  answer decode (model's recipe)": timed(  # decode_margin: window or whole
+            lambda: prompter.decode_answers(canvas, tokens, mask), args.warmup, args.repeat,
+            sync),
     }
     print(f"\n{prompter.name} on {device} ({prompter.dtype}), load {os.getloadavg()[0]:.2f}, "
           f"{prompter.info()['parameters'] / 1e6:.1f} M parameters, "
           f"torch threads {torch.get_num_threads()}")
     for name, seconds in figures.items():
-        print(f"  {name:<28} {seconds * 1000:9.1f} ms")
+        print(f"  {name:<34} {seconds * 1000:9.1f} ms")
 
 
 def main() -> None:

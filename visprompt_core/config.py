@@ -68,21 +68,40 @@ class VQGANConfig:
 # the embedded default model was measured better this way (docs/model_card.md).
 DECODE_CONTEXTS = ("predicted", "encoded")
 
+# How much of a one-canvas prompt the VQGAN decodes (``decode_margin``): None, the whole
+# canvas (the published recipe); k, only the answer block and k tokens of context around
+# it, tokenized from that window alone (``MAEVQGAN.decode_window``). The embedded default
+# model was measured better and faster with 1 (docs/model_card.md).
+MAX_DECODE_MARGIN = 14
+
+
+def check_decode_margin(margin: Any) -> int | None:
+    """``margin`` if it is a valid ``decode_margin``, else ValueError."""
+    if margin is None:
+        return None
+    if isinstance(margin, bool) or not isinstance(margin, int) \
+            or not 0 <= margin <= MAX_DECODE_MARGIN:
+        raise ValueError(f"decode_margin must be None or an integer 0..{MAX_DECODE_MARGIN}, "
+                         f"got {margin!r}")
+    return margin
+
 
 @dataclass(frozen=True)
 class ModelConfig:
     mae: MAEConfig = field(default_factory=MAEConfig)
     vqgan: VQGANConfig = field(default_factory=VQGANConfig)
     decode_context: str = "predicted"
+    decode_margin: int | None = None
 
     def __post_init__(self) -> None:
         if self.decode_context not in DECODE_CONTEXTS:
             raise ValueError(f"decode_context must be one of {DECODE_CONTEXTS}, "
                              f"got {self.decode_context!r}")
+        check_decode_margin(self.decode_margin)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mae": asdict(self.mae), "vqgan": asdict(self.vqgan),
-                "decode_context": self.decode_context}
+                "decode_context": self.decode_context, "decode_margin": self.decode_margin}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -90,7 +109,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         try:
-            unknown = set(data) - {"mae", "vqgan", "decode_context"}
+            unknown = set(data) - {"mae", "vqgan", "decode_context", "decode_margin"}
             if unknown:
                 raise ValueError(f"unknown ModelConfig fields {sorted(unknown)}")
             mae = _build(MAEConfig, data["mae"])
@@ -99,6 +118,7 @@ class ModelConfig:
             if context not in DECODE_CONTEXTS:
                 raise ValueError(f"decode_context must be one of {DECODE_CONTEXTS}, "
                                  f"got {context!r}")
+            margin = check_decode_margin(data.get("decode_margin"))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"invalid model config: {exc}") from exc
         if vq.downsample_factor != mae.patch_size:
@@ -110,7 +130,7 @@ class ModelConfig:
             raise CheckpointError(
                 f"tokenizer has {vq.n_embed} codes but the ViT predicts {mae.vocab_size}"
             )
-        return cls(mae=mae, vqgan=vq, decode_context=context)
+        return cls(mae=mae, vqgan=vq, decode_context=context, decode_margin=margin)
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:
@@ -158,7 +178,7 @@ VQGAN_SMALL = VQGANConfig(
 
 PRESETS: dict[str, ModelConfig] = {
     "mae_vqgan_large": ModelConfig(MAE_VIT_LARGE_PATCH16, VQGAN_IMAGENET_F16_1024),
-    "small": ModelConfig(MAE_SMALL, VQGAN_SMALL, decode_context="encoded"),
+    "small": ModelConfig(MAE_SMALL, VQGAN_SMALL, decode_context="encoded", decode_margin=1),
     "tiny": ModelConfig(MAE_TINY, VQGAN_TINY),
 }
 

@@ -101,7 +101,7 @@ def predict_answers(model: MAEVQGAN, episodes: EpisodeBatch, ensemble: int = 1
     if ensemble <= 1:
         canvases = episodes.canvas
         logits = model.canvas_logits(canvases, mask.expand(len(episodes), -1))
-        decoded = model.decode(model.context_tokens(canvases, logits.argmax(-1), mask))
+        decoded = model.decode_answer(canvases, logits.argmax(-1), mask)
         return cv.crop_answer(cv.paste_answer(canvases.float(), decoded, mask), layout)
     if layout.name != ensemble_mod.LAYOUT.name:
         raise ValueError("ensembled evaluation needs 2x2 episodes")

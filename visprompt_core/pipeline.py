@@ -20,8 +20,10 @@ Decoding: the answer patches take the argmax tokens; the patches around them tak
 context of the model's recipe, ``ModelConfig.decode_context`` ("predicted": the MAE's own
 argmax, as published; "encoded": the tokenizer's tokens of the visible canvas;
 ``MAEVQGAN.context_tokens``); then the VQGAN decodes. A prompt on one canvas is decoded
-whole (or, with ``fast_decode``, around its answer); the canvases of a prompt on several
-are each decoded in the window around their answer (``MAEVQGAN.decode_window``).
+by the model's recipe, ``ModelConfig.decode_margin``: the whole canvas (or, with
+``fast_decode``, the region around its answer), or only its answer block and a margin of
+context tokens (the embedded default model: 1). The canvases of a prompt on several are
+each decoded in the window of their answer block alone (``MAEVQGAN.decode_window``).
 
 Pools and full resolution: ``select=k`` narrows a pool of up to 64 pairs to the k whose
 inputs look most like the query (``selection``); ``upscale`` brings the 111-px answer to
@@ -169,7 +171,8 @@ class VisualPrompter:
                  fast_decode: bool = False) -> None:
         """``threads``: CPU threads for model work (None: torch's setting; 1 is faster on a
         busy 2-core machine, docs/performance.md). ``fast_decode`` (opt-in, lossy): decode
-        only the answer region of the token grid plus a margin of context tokens."""
+        only the answer region of the token grid plus a margin of context tokens (models
+        that decode whole canvases; the others already decode a window)."""
         if threads is not None and threads < 1:
             raise InputError(f"threads must be >= 1, got {threads}")
         self.threads = threads
@@ -226,12 +229,28 @@ class VisualPrompter:
     @torch.inference_mode()
     def complete(self, canvases: torch.Tensor, patch_mask: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fill the masked patches: -> (argmax tokens (B, N), canvas with pasted answer)."""
+        """Fill the masked patches: -> (the MAE's argmax tokens (B, N), canvas with the
+        answer pasted), decoded by the model's recipe (``decode_answers``)."""
         canvases = canvases.to(self.device)
-        tokens = self.with_context(canvases, self.logits(canvases, patch_mask).argmax(-1),
-                                   patch_mask)
-        decoded = self.decode_tokens(tokens)
+        patch_mask = patch_mask.to(self.device)
+        tokens = self.logits(canvases, patch_mask).argmax(-1)
+        decoded = self.decode_answers(canvases, tokens, patch_mask)
         return tokens, cv.paste_answer(canvases.float(), decoded, patch_mask)
+
+    @torch.inference_mode()
+    def decode_answers(self, canvases: torch.Tensor, tokens: torch.Tensor,
+                       patch_mask: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 224, 224) in [0, 1], exact on the answer patches, from the MAE's
+        ``tokens``: the model's recipe (``MAEVQGAN.decode_answer``), or with
+        ``fast_decode`` on a model that decodes whole canvases, only the region around
+        the answer."""
+        canvases, tokens = canvases.to(self.device), tokens.to(self.device)
+        patch_mask = patch_mask.to(self.device)
+        with cpu_threads(self.threads):
+            if self.fast_decode and self.model.model_config.decode_margin is None:
+                whole = self.model.context_tokens(canvases, tokens, patch_mask)
+                return self.model.decode(whole, region=patch_mask)
+            return self.model.decode_answer(canvases, tokens, patch_mask)
 
     @torch.inference_mode()
     def with_context(self, canvases: torch.Tensor, tokens: torch.Tensor,
@@ -312,8 +331,7 @@ class VisualPrompter:
         alone = torch.tensor([per_prompt[owner] == 1 for owner in owners])
         cells = torch.empty(len(owners), 3, layout.answer.height, layout.answer.width)
         if bool(alone.any()):
-            whole = self.with_context(canvases[alone], tokens[alone], mask)
-            decoded = self.decode_tokens(whole, region=mask if self.fast_decode else None)
+            decoded = self.decode_answers(canvases[alone], tokens[alone], mask)
             pasted = cv.paste_answer(canvases[alone].float(), decoded, mask)
             cells[alone] = cv.crop_answer(pasted, layout).cpu()
         if not bool(alone.all()):

@@ -122,6 +122,47 @@ def test_decode_context_in_config() -> None:
         ModelConfig(cfg.mae, cfg.vqgan, decode_context="guessed")
 
 
+def test_decode_margin_in_config() -> None:
+    cfg = PRESETS["small"]
+    assert cfg.decode_margin == 1
+    assert PRESETS["mae_vqgan_large"].decode_margin is None  # the published recipe
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    old = cfg.to_dict()
+    del old["decode_margin"]  # files written before the field existed
+    assert ModelConfig.from_dict(old).decode_margin is None
+    for bad in (-1, 15, 1.5, True, "1"):
+        with pytest.raises(CheckpointError, match="decode_margin"):
+            ModelConfig.from_dict({**cfg.to_dict(), "decode_margin": bad})
+        with pytest.raises(ValueError, match="decode_margin"):
+            ModelConfig(cfg.mae, cfg.vqgan, decode_margin=bad)
+
+
+def test_decode_answer_follows_the_margin() -> None:
+    """decode_margin None decodes the whole canvas; k decodes the answer block and k
+    tokens around it, the context tokenized from that window's pixels alone."""
+    torch.manual_seed(4)
+    cfg = replace(PRESETS["tiny"], decode_context="encoded")
+    model = MAEVQGAN(cfg)
+    model.init_weights()
+    model.eval()
+    canvas = torch.rand(2, 3, 224, 224)
+    mask = LAYOUT_2X2.patch_mask()
+    answer = torch.randint(0, cfg.mae.vocab_size, (2, mask.numel()))
+    with torch.no_grad():
+        whole = model.decode_answer(canvas, answer, mask)
+        assert torch.equal(whole, model.decode(model.context_tokens(canvas, answer, mask)))
+        model.model_config = replace(cfg, decode_margin=1)
+        window = model.decode_answer(canvas, answer, mask)
+        assert torch.equal(window, model.decode_window(canvas, answer, mask, 1))
+        # A batch of identical (B, N) masks decodes like the shared (N,) mask.
+        assert torch.equal(model.decode_answer(canvas, answer, mask.expand(2, -1)), window)
+    # The answer block is 7x7 tokens in the lower right: 8x8 with a margin of 1, clipped.
+    inside = torch.zeros(224, 224, dtype=torch.bool)
+    inside[96:, 96:] = True
+    assert bool((window[:, :, ~inside] == 0.5).all())
+    assert not torch.equal(window[:, :, inside], whole[:, :, inside])
+
+
 def test_context_tokens_follow_the_recipe() -> None:
     torch.manual_seed(3)
     encoded = replace(PRESETS["tiny"], decode_context="encoded")

@@ -160,9 +160,11 @@ def test_encoded_context_decodes_around_the_tokenizers_tokens(tiny_model: MAEVQG
     canvas = torch.rand(1, 3, 224, 224)
     mask = cv.LAYOUT_2X2.patch_mask()
     tokens, filled = prompter.complete(canvas, mask)
-    assert torch.equal(tokens[:, mask], prompter.logits(canvas, mask).argmax(-1)[:, mask])
-    assert torch.equal(tokens[:, ~mask], prompter.tokenize(canvas)[:, ~mask])
-    expected = cv.paste_answer(canvas, prompter.decode_tokens(tokens), mask)
+    assert torch.equal(tokens, prompter.logits(canvas, mask).argmax(-1))
+    whole = prompter.with_context(canvas, tokens, mask)
+    assert torch.equal(whole[:, mask], tokens[:, mask])
+    assert torch.equal(whole[:, ~mask], prompter.tokenize(canvas)[:, ~mask])
+    expected = cv.paste_answer(canvas, prompter.decode_tokens(whole), mask)
     assert torch.equal(filled, expected)
     # The prompt path decodes the same way.
     pair = (noise((111, 111), 1), noise((111, 111), 2))
@@ -171,3 +173,28 @@ def test_encoded_context_decodes_around_the_tokenizers_tokens(tiny_model: MAEVQG
     _, filled = prompter.complete(canvas, mask)
     cell = cv.tensor_to_pil(cv.crop_answer(filled, cv.LAYOUT_2X2)[0])
     assert np.array_equal(np.asarray(cell), np.asarray(prompter.prompt([pair], query)))
+
+
+def test_decode_margin_decodes_one_canvas_in_its_answer_window(tiny_model: MAEVQGAN) -> None:
+    """A model with ``decode_margin`` answers a one-canvas prompt from the answer block and
+    that many context tokens (``MAEVQGAN.decode_window``), in ``complete`` and ``prompt``
+    alike; ``fast_decode`` changes nothing there."""
+    cfg = replace(tiny_model.model_config, decode_context="encoded", decode_margin=1)
+    model = MAEVQGAN(cfg)
+    model.load_state_dict(tiny_model.state_dict())
+    prompter = VisualPrompter(model.eval(), name="tiny-window", device="cpu")
+    pair = (noise((111, 111), 1), noise((111, 111), 2))
+    query = noise((111, 111), 3)
+    canvas = cv.pil_to_tensor(cv.build_canvas([pair], query))[None]
+    mask = cv.LAYOUT_2X2.patch_mask()
+    tokens, filled = prompter.complete(canvas, mask)
+    expected = cv.paste_answer(canvas, model.decode_window(canvas, tokens, mask, 1), mask)
+    assert torch.equal(filled, expected)
+    cell = cv.tensor_to_pil(cv.crop_answer(filled, cv.LAYOUT_2X2)[0])
+    answer = np.asarray(prompter.prompt([pair], query))
+    assert np.array_equal(np.asarray(cell), answer)
+    fast = VisualPrompter(model, name="tiny-window-fast", device="cpu", fast_decode=True)
+    assert np.array_equal(np.asarray(fast.prompt([pair], query)), answer)
+    # The whole-canvas recipe answers differently.
+    whole = VisualPrompter(tiny_model, name="tiny", device="cpu")
+    assert not np.array_equal(np.asarray(whole.prompt([pair], query)), answer)

@@ -104,6 +104,19 @@ class MAEVQGAN(MaskedAutoencoderViT):
             return tokens
         return torch.where(mask.to(tokens.device), tokens, self.tokenize(canvas))
 
+    def decode_answer(self, canvas: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor
+                      ) -> torch.Tensor:
+        """Decode one-canvas prompts by the model's recipe: (B, 3, H, W) in [0, 1], exact
+        on the answer patches (``mask``, (N,) bool) whose ``tokens`` (B, N) the MAE chose.
+
+        ``ModelConfig.decode_margin`` None decodes the whole canvas around the context of
+        ``decode_context``; k decodes only the answer block and k tokens around it
+        (``decode_window``; pixels outside are 0.5)."""
+        margin = self.model_config.decode_margin
+        if margin is None:
+            return self.decode(self.context_tokens(canvas, tokens, mask))
+        return self.decode_window(canvas, tokens, mask, margin)
+
     def decode(self, tokens: torch.Tensor, region: torch.Tensor | None = None,
                margin: int = REGION_MARGIN) -> torch.Tensor:
         """(B, N) token ids -> (B, 3, H, W) float32 in [0, 1].
@@ -125,17 +138,17 @@ class MAEVQGAN(MaskedAutoencoderViT):
                       margin: int = 2) -> torch.Tensor:
         """Decode only the window around the answer, context and all: (B, 3, H, W) in [0, 1].
 
-        ``tokens`` (B, N) fill the ``mask`` patches ((N,) bool, the same for the batch); the
-        window is their bounding box widened by ``margin`` tokens. Its context tokens come
+        ``tokens`` (B, N) fill the ``mask`` patches ((N,) or (B, N) bool); the window is
+        the bounding box of all of them widened by ``margin`` tokens. Its context tokens come
         from the model's recipe (``decode_context``), "encoded" ones from tokenizing the
         window's pixels of ``canvas`` alone, so both the tokenizer and the decoder see only
-        the window. Pixels outside it are 0.5. The per-canvas decode of ensembles
-        (``visprompt_core.ensemble``); its answers against the full path are measured in
-        docs/quality.md.
+        the window. Pixels outside it are 0.5. The decode of ensemble canvases
+        (``visprompt_core.ensemble``) and of models with a ``decode_margin``; its answers
+        against the whole decode are measured in docs/quality.md.
         """
         grid = self.cfg.img_size // self.cfg.patch_size
         rows, cols = token_window(mask, grid, margin)
-        inside = mask.view(grid, grid)[rows, cols].to(tokens.device)
+        inside = mask.view(-1, grid, grid)[:, rows, cols].to(tokens.device)
         predicted = tokens.view(-1, grid, grid)[:, rows, cols]
         if self.model_config.decode_context == "predicted" or bool(inside.all()):
             ids = predicted

@@ -175,7 +175,7 @@ def several_pairs(args: argparse.Namespace) -> None:
         def answer(probs: torch.Tensor, canvas: torch.Tensor, layout: cv.Layout,
                    mask: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
             tokens = torch.where(mask, probs.argmax(-1), first.argmax(-1))
-            decoded = model.decode(model.context_tokens(canvas, tokens, mask))
+            decoded = model.decode_answer(canvas, tokens, mask)  # the model's recipe
             cell = cv.crop_answer(cv.paste_answer(canvas, decoded, mask), layout)
             return F.interpolate(cell, size=(111, 111), mode="bilinear", align_corners=False)
 

@@ -23,10 +23,11 @@ the token probabilities of several arrangements lost IoU with the default model
 
 Decoding: each canvas of an ensemble decodes only its answer block
 (``MAEVQGAN.decode_window`` with ``WINDOW_MARGIN`` = 0 tokens of context: no tokenizer
-encode, a quarter of the decoder's pixels), which keeps several canvases cheap; a single
-canvas keeps the full decode of the default path. Measured on 304 held-out episodes, 4
-views (docs/quality.md): margins 0, 1 and 2 gave the same mask IoU (0.620, 0.621, 0.622)
-and PSNR 18.87, 19.02 and 19.11 dB, at 1.53x, 1.91x and 2.32x the single canvas's time.
+encode, a quarter of the decoder's pixels), which keeps several canvases cheap; a prompt
+on a single canvas is decoded by the model's recipe (``ModelConfig.decode_margin``).
+Measured on 304 held-out episodes, 4 views (docs/quality.md): margins 0, 1 and 2 gave
+the same mask IoU (0.620, 0.621, 0.622) and PSNR 18.87, 19.02 and 19.11 dB, at 1.53x,
+1.91x and 2.32x the time of a single canvas decoded whole.
 """
 
 from __future__ import annotations

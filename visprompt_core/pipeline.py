@@ -48,6 +48,7 @@ from visprompt_core import ensemble, tiling
 from visprompt_core.checkpoints import load_model_file
 from visprompt_core.ensemble import ARRANGEMENTS, Arrangement
 from visprompt_core.errors import InputError
+from visprompt_core.graphs import GraphedAnswers
 from visprompt_core.model import MAEVQGAN, cpu_threads
 from visprompt_core.registry import resolve_model
 from visprompt_core.selection import MAX_POOL, select_examples
@@ -168,16 +169,21 @@ class VisualPrompter:
 
     def __init__(self, model: MAEVQGAN, name: str = "model", device: str = "cpu",
                  dtype: str | torch.dtype | None = None, threads: int | None = None,
-                 fast_decode: bool = False) -> None:
+                 fast_decode: bool = False, cuda_graphs: bool | None = None) -> None:
         """``threads``: CPU threads for model work (None: torch's setting; 1 is faster on a
         busy 2-core machine, docs/performance.md). ``fast_decode`` (opt-in, lossy): decode
         only the answer region of the token grid plus a margin of context tokens (models
-        that decode whole canvases; the others already decode a window)."""
+        that decode whole canvases; the others already decode a window).
+        ``cuda_graphs``: answer calls of one-canvas prompts replayed from CUDA graphs
+        (``visprompt_core.graphs``; eager where capture fails). None: on for CUDA devices
+        unless ``fast_decode``; True on another device is an error."""
         if threads is not None and threads < 1:
             raise InputError(f"threads must be >= 1, got {threads}")
         self.threads = threads
         self.fast_decode = fast_decode
         self.device = pick_device(device)
+        if cuda_graphs and (self.device.type != "cuda" or fast_decode):
+            raise InputError("cuda_graphs needs a CUDA device and no fast_decode")
         self.dtype = pick_dtype(self.device, dtype)
         self.name = name
         self.model = model.to(self.device, self.dtype).eval()
@@ -186,6 +192,9 @@ class VisualPrompter:
         self.model.pixel_std = self.model.pixel_std.float()
         self.model.optimize_for_inference()
         self._mask_cache: dict[str, torch.Tensor] = {}
+        use_graphs = self.device.type == "cuda" and not fast_decode \
+            if cuda_graphs is None else cuda_graphs
+        self.graphs = GraphedAnswers(self.model, ensemble.LAYOUT) if use_graphs else None
 
     # ------------------------------------------------------------ lower-level path
 
@@ -323,6 +332,9 @@ class VisualPrompter:
         plans = [req.plan() for req in jobs]
         canvases, owners = self._build_canvases(jobs, plans)
         arrangements = [arrangement for plan in plans for arrangement, _ in plan]
+        if self.graphs is not None and len(owners) == len(jobs):  # one canvas per prompt
+            _, cells = self.graphs(canvases.to(self.device))
+            return ensemble.combine(cells.cpu(), arrangements, owners, len(jobs))
         layout = ensemble.LAYOUT
         mask = self.patch_mask(layout)
         canvases = canvases.to(self.device)
@@ -403,16 +415,18 @@ class VisualPrompter:
         return {"name": self.name, "parameters": n_params, "device": str(self.device),
                 "dtype": str(self.dtype).removeprefix("torch."),
                 "config": self.model.model_config.to_dict(), "max_pairs": MAX_PAIRS,
-                "max_ensemble": MAX_ENSEMBLE}
+                "max_ensemble": MAX_ENSEMBLE, "cuda_graphs": self.graphs is not None}
 
 
 def load_model(name_or_path: str = "default", device: str = "auto",
                dtype: str | torch.dtype | None = None, threads: int | None = None,
-               fast_decode: bool = False) -> VisualPrompter:
-    """Load a model by name (``default``, a downloaded published model) or file path."""
+               fast_decode: bool = False, cuda_graphs: bool | None = None
+               ) -> VisualPrompter:
+    """Load a model by name (``default``, a downloaded published model) or file path
+    (options: ``VisualPrompter``)."""
     name, path = resolve_model(name_or_path)
     _, model = load_model_file(path)
     prompter = VisualPrompter(model, name=name, device=device, dtype=dtype, threads=threads,
-                              fast_decode=fast_decode)
+                              fast_decode=fast_decode, cuda_graphs=cuda_graphs)
     log.info("loaded %s from %s on %s (%s)", name, path, prompter.device, prompter.dtype)
     return prompter

@@ -8,18 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from core_helpers import noise
 from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core.errors import InputError, ModelNotFoundError
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.pipeline import PromptRequest, VisualPrompter, load_model
-
-
-def noise(size: tuple[int, int], seed: int, mode: str = "RGB") -> Image.Image:
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    return Image.fromarray(arr, "RGB").convert(mode)
 
 
 def test_answer_has_query_size_for_any_mode(tiny_prompter: VisualPrompter) -> None:

@@ -7,16 +7,12 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from core_helpers import noise
 from PIL import Image
 
 from visprompt_core.errors import InputError
 from visprompt_core.pipeline import PromptRequest, VisualPrompter
 from visprompt_core.tiling import blend_tiles, plan_tiles, ramp, tile_starts
-
-
-def noise(size: tuple[int, int], seed: int) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
 
 
 def test_tiles_cover_with_overlap() -> None:

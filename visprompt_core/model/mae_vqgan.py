@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -29,6 +30,17 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Context tokens decoded around the answer block by ``decode(..., region=...)``; the PSNR
 # of the answer against the full decode for each margin is in docs/performance.md.
 REGION_MARGIN = 3
+
+
+@dataclass(frozen=True)
+class DecodeWindow:
+    """The token window ``decode_window`` decodes: its rows and columns of the grid, which
+    of its tokens are answer patches ((1 or B, h, w) bool), and whether all are."""
+
+    rows: slice
+    cols: slice
+    inside: torch.Tensor
+    all_inside: bool
 
 
 class MAEVQGAN(MaskedAutoencoderViT):
@@ -146,15 +158,28 @@ class MAEVQGAN(MaskedAutoencoderViT):
         (``visprompt_core.ensemble``) and of models with a ``decode_margin``; its answers
         against the whole decode are measured in docs/quality.md.
         """
+        return self.decode_in_window(canvas, tokens, self.window_plan(mask, margin))
+
+    def window_plan(self, mask: torch.Tensor, margin: int) -> DecodeWindow:
+        """Where ``decode_window`` decodes for ``mask`` and ``margin`` (host work only once,
+        so a CUDA graph can capture ``decode_in_window``)."""
         grid = self.cfg.img_size // self.cfg.patch_size
         rows, cols = token_window(mask, grid, margin)
-        inside = mask.view(-1, grid, grid)[:, rows, cols].to(tokens.device)
+        inside = mask.view(-1, grid, grid)[:, rows, cols]
+        return DecodeWindow(rows, cols, inside, bool(inside.all()))
+
+    def decode_in_window(self, canvas: torch.Tensor, tokens: torch.Tensor,
+                         window: DecodeWindow) -> torch.Tensor:
+        """``decode_window`` with its window planned (``window_plan``)."""
+        grid = self.cfg.img_size // self.cfg.patch_size
+        rows, cols = window.rows, window.cols
         predicted = tokens.view(-1, grid, grid)[:, rows, cols]
-        if self.model_config.decode_context == "predicted" or bool(inside.all()):
+        if self.model_config.decode_context == "predicted" or window.all_inside:
             ids = predicted
         else:
             p = self.cfg.patch_size
             pixels = canvas[:, :, rows.start * p:rows.stop * p, cols.start * p:cols.stop * p]
+            inside = window.inside.to(tokens.device)
             ids = torch.where(inside, predicted, self.tokenize(pixels).view_as(predicted))
         return self._paste_window(self.vae.decode_tokens(ids), rows, cols, grid)
 

@@ -4,18 +4,21 @@ and CUDA graph), reduced-precision fidelity against fp32, peak memory.
     PYTHONPATH=. python3 benchmarks/bench_gpu.py --json gpu.json          # on the GPU machine
     python benchmarks/bench_gpu.py --device cpu --preset tiny --batches 1 4 --repeat 2
 
-Model time = canvases already on the device -> answer pixels: MAE logits, argmax, the
-context tokens of the model's recipe (``decode_context``), VQGAN decode; the device is
-synchronised before and after. Speed uses random weights of ``--preset`` (the published
-size by default; speed does not depend on the values). Fidelity uses the trained
-``--fidelity-model`` (random weights give near-tied logits and would understate
-agreement): held-out synthetic episodes, answer tokens and answer-cell pixels of each
-reduced precision against fp32.
+Model time = canvases already on the device -> answer cells: MAE logits, argmax, the
+decode of the model's recipe (``decode_context``, ``decode_margin``), the pipeline's
+``visprompt_core.graphs.AnswerStep``; the device is synchronised before and after. Speed
+uses random weights of ``--preset`` (the published size by default; speed does not
+depend on the values). Fidelity uses the trained ``--fidelity-model`` (random weights
+give near-tied logits and would understate agreement): held-out synthetic episodes,
+answer tokens and answer-cell pixels of each reduced precision against fp32.
 
-CUDA graph: the whole step is captured once per batch size (static input buffer,
-warm-up on a side stream) and replayed; the mask's patch order is computed outside the
-graph because it needs a host round trip. Where capture fails the error is printed and
-the eager figure stands alone. Without CUDA (``--device cpu``) the graph rows are
+Pipeline: ``VisualPrompter.prompt`` (PIL in -> PIL out, 512-px images) and a
+``prompt_batch`` of 8 one-canvas prompts with the ``--fidelity-model``, CUDA graphs on
+(the CUDA default) and off, alternated, median of --repeat.
+
+CUDA graph: the whole step is captured once per batch size and replayed
+(``graphs.capture_cuda_graph``, what the pipeline replays). Where capture fails the error
+is printed and the eager figure stands alone. Without CUDA (``--device cpu``) the graph rows are
 skipped: that mode only checks that the script runs.
 """
 
@@ -31,59 +34,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from bench_cpu_speed import random_model, same_weights_copy
+from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core.config import PRESETS
 from visprompt_core.data.episodes import episode_seed, generate_batch
-from visprompt_core.model import MAEVQGAN
-from visprompt_core.pipeline import load_model
+from visprompt_core.graphs import AnswerStep, capture_cuda_graph
+from visprompt_core.pipeline import PromptRequest, load_model
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MASK = cv.LAYOUT_2X2.patch_mask()
-
-
-class AnswerStep:
-    """canvases (B, 3, 224, 224) in [0, 1] -> (answer tokens (B, N), pixels (B, 3, S, S)),
-    for one batch size, with the mask's patch order precomputed (capturable)."""
-
-    def __init__(self, model: MAEVQGAN, batch: int, device: torch.device) -> None:
-        self.model = model
-        self.mask = MASK.to(device)
-        ids_shuffle, self.ids_restore, n_keep = model.mask_order(
-            self.mask.expand(batch, -1))
-        self.ids_keep = ids_shuffle[:, :n_keep].contiguous()
-
-    @torch.inference_mode()
-    def __call__(self, canvases: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        m = self.model
-        latent = m.forward_encoder(m.normalize(canvases), self.ids_keep)
-        tokens = m.forward_decoder(latent, self.ids_restore).argmax(-1)
-        tokens = m.context_tokens(canvases, tokens, self.mask)
-        return tokens, m.decode(tokens)
-
-
-def graphed(step: AnswerStep, example: torch.Tensor
-            ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """A CUDA-graph replay of ``step`` for inputs shaped like ``example``."""
-    static_in = example.clone()
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step(static_in)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = step(static_in)
-
-    def replay(canvases: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        static_in.copy_(canvases)
-        graph.replay()
-        return static_out
-
-    return replay
 
 
 def timed(fn: Callable[[], object], device: torch.device, warmup: int, repeat: int
@@ -109,7 +72,7 @@ def speed(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]
         model = same_weights_copy(base).to(device, DTYPES[name]).optimize_for_inference()
         for batch in args.batches:
             canvases = torch.rand(batch, 3, 224, 224, device=device)
-            step = AnswerStep(model, batch, device)
+            step = AnswerStep(model, cv.LAYOUT_2X2, batch)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
@@ -119,7 +82,7 @@ def speed(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]
             if device.type == "cuda":
                 row["peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
                 try:
-                    replay = graphed(step, canvases)
+                    replay = capture_cuda_graph(step, canvases)
                     same = bool(torch.equal(replay(canvases)[0], step(canvases)[0]))
                     graph = timed(lambda r=replay, c=canvases: r(c), device, args.warmup,
                                   args.repeat)
@@ -156,9 +119,7 @@ def fidelity(args: argparse.Namespace, device: torch.device) -> list[dict[str, A
     rows = []
     for name in ["fp32"] + [d for d in args.dtypes if d != "fp32"]:
         model = load_model(args.fidelity_model, device=str(device), dtype=name).model
-        step = AnswerStep(model, canvases.shape[0], device)
-        tokens, pixels = step(canvases)
-        answer = cv.crop_answer(pixels.float(), cv.LAYOUT_2X2)
+        tokens, answer = AnswerStep(model, cv.LAYOUT_2X2, canvases.shape[0])(canvases)
         answer_tokens = tokens[:, MASK.to(device)]
         if reference is None:
             reference = (answer_tokens, answer)
@@ -170,6 +131,39 @@ def fidelity(args: argparse.Namespace, device: torch.device) -> list[dict[str, A
         rows.append(row)
         print(f"  {name:<5} vs fp32: {agree * 100:.2f} % of answer tokens identical, answer "
               f"PSNR {row['answer_psnr_db']:.1f} dB", flush=True)
+    return rows
+
+
+def pipeline(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
+    """``prompt`` and an 8-prompt ``prompt_batch``, CUDA graphs on and off."""
+    rng = np.random.default_rng(0)
+
+    def image() -> Image.Image:
+        return Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
+
+    requests = [PromptRequest([(image(), image())], image()) for _ in range(8)]
+    prompters = {"eager": load_model(args.fidelity_model, device=str(device),
+                                     cuda_graphs=False)}
+    if device.type == "cuda":
+        prompters["graphs"] = load_model(args.fidelity_model, device=str(device))
+    calls = {"prompt": lambda pr: pr.prompt(requests[0].examples, requests[0].query),
+             "prompt_batch of 8": lambda pr: pr.prompt_batch(requests)}
+    rows = []
+    for call, fn in calls.items():
+        times: dict[str, list[float]] = {name: [] for name in prompters}
+        for prompter in prompters.values():
+            for _ in range(args.warmup):
+                fn(prompter)
+        for _ in range(args.repeat):
+            for name, prompter in prompters.items():
+                start = time.perf_counter()
+                fn(prompter)
+                times[name].append(time.perf_counter() - start)
+        row = {"call": call, **{f"{name}_ms": statistics.median(t) * 1e3
+                                for name, t in times.items()}}
+        rows.append(row)
+        print("  " + call + ": " + ", ".join(f"{name} {row[name + '_ms']:.2f} ms"
+                                             for name in prompters), flush=True)
     return rows
 
 
@@ -199,10 +193,13 @@ def main() -> None:
     print(f"fidelity, {args.fidelity_model}, {args.fidelity_episodes} held-out episodes:",
           flush=True)
     fidelity_rows = fidelity(args, device)
+    print(f"pipeline, {args.fidelity_model}:", flush=True)
+    pipeline_rows = pipeline(args, device)
     if args.json:
         args.json.write_text(json.dumps({"device": where, "torch": torch.__version__,
                                          "preset": args.preset, "speed": speed_rows,
-                                         "fidelity": fidelity_rows}, indent=2))
+                                         "fidelity": fidelity_rows,
+                                         "pipeline": pipeline_rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ class AnswerStep:
         self.layout = layout
         device = model.pixel_mean.device
         self.mask = layout.patch_mask().to(device)
+        self.pixels = cv.pixel_mask(self.mask)[None]  # what paste_answer computes per call
         ids_shuffle, self.ids_restore, n_keep = model.mask_order(self.mask.expand(batch, -1))
         self.ids_keep = ids_shuffle[:, :n_keep].contiguous()
         margin = model.model_config.decode_margin
@@ -60,7 +61,7 @@ class AnswerStep:
             decoded = m.decode(m.context_tokens(canvases, tokens, self.mask))
         else:
             decoded = m.decode_in_window(canvases, tokens, self.window)
-        cells = cv.crop_answer(cv.paste_answer(canvases.float(), decoded, self.mask),
+        cells = cv.crop_answer(torch.where(self.pixels, decoded, canvases.float()),
                                self.layout)
         return tokens, cells
 

@@ -122,6 +122,19 @@ def test_decode_context_in_config() -> None:
         ModelConfig(cfg.mae, cfg.vqgan, decode_context="guessed")
 
 
+def encoded_tiny_case(seed: int
+                      ) -> tuple[MAEVQGAN, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A random tiny model decoding among encoded context, two random canvases, the 2x2
+    answer mask and random answer tokens."""
+    torch.manual_seed(seed)
+    model = MAEVQGAN(replace(PRESETS["tiny"], decode_context="encoded"))
+    model.init_weights()
+    model.eval()
+    mask = LAYOUT_2X2.patch_mask()
+    answer = torch.randint(0, model.model_config.mae.vocab_size, (2, mask.numel()))
+    return model, torch.rand(2, 3, 224, 224), mask, answer
+
+
 def test_decode_margin_in_config() -> None:
     cfg = PRESETS["small"]
     assert cfg.decode_margin == 1
@@ -140,14 +153,8 @@ def test_decode_margin_in_config() -> None:
 def test_decode_answer_follows_the_margin() -> None:
     """decode_margin None decodes the whole canvas; k decodes the answer block and k
     tokens around it, the context tokenized from that window's pixels alone."""
-    torch.manual_seed(4)
-    cfg = replace(PRESETS["tiny"], decode_context="encoded")
-    model = MAEVQGAN(cfg)
-    model.init_weights()
-    model.eval()
-    canvas = torch.rand(2, 3, 224, 224)
-    mask = LAYOUT_2X2.patch_mask()
-    answer = torch.randint(0, cfg.mae.vocab_size, (2, mask.numel()))
+    model, canvas, mask, answer = encoded_tiny_case(4)
+    cfg = model.model_config
     with torch.no_grad():
         whole = model.decode_answer(canvas, answer, mask)
         assert torch.equal(whole, model.decode(model.context_tokens(canvas, answer, mask)))
@@ -164,14 +171,7 @@ def test_decode_answer_follows_the_margin() -> None:
 
 
 def test_context_tokens_follow_the_recipe() -> None:
-    torch.manual_seed(3)
-    encoded = replace(PRESETS["tiny"], decode_context="encoded")
-    model = MAEVQGAN(encoded)
-    model.init_weights()
-    model.eval()
-    canvas = torch.rand(2, 3, 224, 224)
-    mask = LAYOUT_2X2.patch_mask()
-    answer = torch.randint(0, encoded.mae.vocab_size, (2, mask.numel()))
+    model, canvas, mask, answer = encoded_tiny_case(3)
     with torch.no_grad():
         own = model.tokenize(canvas)
         mixed = model.context_tokens(canvas, answer, mask)

@@ -12,6 +12,10 @@ depend on the values). Fidelity uses the trained ``--fidelity-model`` (random we
 give near-tied logits and would understate agreement): held-out synthetic episodes,
 answer tokens and answer-cell pixels of each reduced precision against fp32.
 
+Compiled (``--compile``): the VQGAN decoder through ``torch.compile`` at one batch size,
+against eager and as a CUDA graph, with its compile time and the answer's PSNR against
+eager.
+
 Pipeline: ``VisualPrompter.prompt`` (PIL in -> PIL out, 512-px images) and a
 ``prompt_batch`` of 8 one-canvas prompts with the ``--fidelity-model``, CUDA graphs on
 (the CUDA default) and off, alternated, median of --repeat.
@@ -93,6 +97,52 @@ def speed(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]
                     row["graph_error"] = str(exc).splitlines()[0][:200]
             rows.append(row)
             print(_speed_line(row), flush=True)
+        del model
+    return rows
+
+
+def compiled(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
+    """The VQGAN decoder (two thirds of the FLOPs, memory-bound) through ``torch.compile``
+    at one batch size: time against eager and as a CUDA graph, the compile time, and the
+    answer pixels against eager (tokens come before the decoder, so they cannot change)."""
+    rows = []
+    base = random_model(args.preset)
+    batch = args.compile_batch
+    for name in args.compile_dtypes:
+        model = same_weights_copy(base).to(device, DTYPES[name]).optimize_for_inference()
+        canvases = torch.rand(batch, 3, 224, 224, device=device)
+        step = AnswerStep(model, cv.LAYOUT_2X2, batch)
+        _, want = step(canvases)
+        eager = timed(lambda s=step, c=canvases: s(c), device, args.warmup, args.repeat)
+        model.vae.decoder = torch.compile(model.vae.decoder, mode=args.compile_mode)
+        start = time.perf_counter()
+        _, got = step(canvases)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        compile_s = time.perf_counter() - start
+        fast = timed(lambda s=step, c=canvases: s(c), device, args.warmup, args.repeat)
+        mse = float((got.float() - want.float()).pow(2).mean())
+        row: dict[str, Any] = {
+            "dtype": name, "batch": batch, "mode": args.compile_mode, "eager_ms": eager * 1e3,
+            "compiled_ms": fast * 1e3, "compiled_canvases_per_s": batch / fast,
+            "compile_s": compile_s,
+            "answer_psnr_db_vs_eager": math.inf if mse == 0 else 10 * math.log10(1 / mse)}
+        if device.type == "cuda":
+            try:
+                replay = capture_cuda_graph(step, canvases)
+                graph = timed(lambda r=replay, c=canvases: r(c), device, args.warmup,
+                              args.repeat)
+                row.update(compiled_graph_ms=graph * 1e3,
+                           compiled_graph_canvases_per_s=batch / graph)
+                del replay
+            except RuntimeError as exc:
+                row["graph_error"] = str(exc).splitlines()[0][:200]
+        rows.append(row)
+        print(f"  {name:<5} batch {batch:>4}: eager {row['eager_ms']:9.2f} ms, compiled "
+              f"decoder {row['compiled_ms']:9.2f} ms ({row['compiled_canvases_per_s']:.1f} "
+              f"canvases/s; compile {compile_s:.0f} s), graph "
+              f"{row.get('compiled_graph_ms', math.nan):.2f} ms, answer PSNR vs eager "
+              f"{row['answer_psnr_db_vs_eager']:.1f} dB", flush=True)
         del model
     return rows
 
@@ -179,6 +229,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--fidelity-model", default="default")
     parser.add_argument("--fidelity-episodes", type=int, default=256)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the VQGAN decoder through torch.compile")
+    parser.add_argument("--compile-batch", type=int, default=256)
+    parser.add_argument("--compile-dtypes", nargs="+", default=["bf16"], choices=sorted(DTYPES))
+    parser.add_argument("--compile-mode", default="default",
+                        help="torch.compile mode (max-autotune-no-cudagraphs tunes longer)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -193,12 +249,17 @@ def main() -> None:
     print(f"fidelity, {args.fidelity_model}, {args.fidelity_episodes} held-out episodes:",
           flush=True)
     fidelity_rows = fidelity(args, device)
+    compiled_rows = []
+    if args.compile:
+        print(f"compiled VQGAN decoder ({args.compile_mode}):", flush=True)
+        compiled_rows = compiled(args, device)
     print(f"pipeline, {args.fidelity_model}:", flush=True)
     pipeline_rows = pipeline(args, device)
     if args.json:
         args.json.write_text(json.dumps({"device": where, "torch": torch.__version__,
                                          "preset": args.preset, "speed": speed_rows,
                                          "fidelity": fidelity_rows,
+                                         "compiled": compiled_rows,
                                          "pipeline": pipeline_rows}, indent=2))
 
 

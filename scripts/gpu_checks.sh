@@ -2,9 +2,10 @@
 # One device call for the checks that need a GPU and no training (prepared in the
 # seventh session): unpack the carried wheels (scripts/device_wheels.sh), run the
 # CUDA-only tests (the pipeline's CUDA graphs, the server on CUDA), then
-# benchmarks/bench_gpu.py (kernels, graphs, fp16/bf16 fidelity, pipeline rows with graphs
-# on and off) and benchmarks/bench_server.py on CUDA (micro-batching under concurrent
-# load). Everything lands in $OUT: checks.txt, gpu.json.
+# benchmarks/bench_gpu.py (kernels, graphs, fp16/bf16 fidelity, the VQGAN decoder through
+# torch.compile, pipeline rows with graphs on and off) and benchmarks/bench_server.py on
+# CUDA (micro-batching under concurrent load). Everything lands in $OUT: checks.txt,
+# gpu.json, server_default.json, server_large.json.
 #   run(command="OUT=$OUT bash scripts/gpu_checks.sh", carry=[".carry/wheels-cp312"])
 # A try on a machine without CUDA (PY_VERSION=3.11 wheels from scripts/device_wheels.sh):
 #   DEVICE=cpu PYTHON=<python> WHEELS=<wheels> OUT=<dir> REQUESTS=4 SERVER_ARGS="--clients 1 2" \
@@ -38,7 +39,7 @@ timeout $((END - 400 - $(date +%s))) "$PYTHON" -m pytest -q -p no:cacheprovider 
   tests/core/test_graphs.py tests/server/test_server_gpu.py 2>&1 | tail -15 | log
 echo "== bench_gpu ($(( $(date +%s) - T0 )) s in)" | log
 timeout $((END - 150 - $(date +%s))) "$PYTHON" benchmarks/bench_gpu.py --device "$DEVICE" \
-  --warmup 2 --repeat 10 --json "$OUT/gpu.json" ${BENCH_GPU_ARGS:-} 2>&1 | log
+  --warmup 2 --repeat 10 --compile --json "$OUT/gpu.json" ${BENCH_GPU_ARGS:-} 2>&1 | log
 echo "== bench_server, default model ($(( $(date +%s) - T0 )) s in)" | log
 timeout $((END - 90 - $(date +%s))) "$PYTHON" benchmarks/bench_server.py --device "$DEVICE" \
   --requests "${REQUESTS:-256}" --json "$OUT/server_default.json" ${SERVER_ARGS:-} 2>&1 \

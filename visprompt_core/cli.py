@@ -198,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="compute precision (default fp32 on CPU, fp16 on CUDA)")
     run.add_argument("--fast-decode", action="store_true",
                      help="opt-in, lossy: decode only the answer region of the token grid "
-                          "(about 1.4x faster on the CPU; see docs/performance.md)")
+                          "(about 1.4x faster on the CPU; see docs/performance.md); for "
+                          "models that decode whole canvases, like the published ones (the "
+                          "embedded default model already decodes its answer window)")
     model_options(run)
     run.set_defaults(func=cmd_run)
 

@@ -23,7 +23,8 @@ argmax, as published; "encoded": the tokenizer's tokens of the visible canvas;
 by the model's recipe, ``ModelConfig.decode_margin``: the whole canvas (or, with
 ``fast_decode``, the region around its answer), or only its answer block and a margin of
 context tokens (the embedded default model: 1). The canvases of a prompt on several are
-each decoded in the window of their answer block alone (``MAEVQGAN.decode_window``).
+each decoded in the window of their answer block alone (``MAEVQGAN.decode_window``). On
+CUDA, calls made of one-canvas prompts replay CUDA graphs (``visprompt_core.graphs``).
 
 Pools and full resolution: ``select=k`` narrows a pool of up to 64 pairs to the k whose
 inputs look most like the query (``selection``); ``upscale`` brings the 111-px answer to
@@ -192,8 +193,8 @@ class VisualPrompter:
         self.model.pixel_std = self.model.pixel_std.float()
         self.model.optimize_for_inference()
         self._mask_cache: dict[str, torch.Tensor] = {}
-        use_graphs = self.device.type == "cuda" and not fast_decode \
-            if cuda_graphs is None else cuda_graphs
+        use_graphs = ((self.device.type == "cuda" and not fast_decode)
+                      if cuda_graphs is None else cuda_graphs)
         self.graphs = GraphedAnswers(self.model, ensemble.LAYOUT) if use_graphs else None
 
     # ------------------------------------------------------------ lower-level path

@@ -20,11 +20,11 @@ import time
 from dataclasses import replace
 
 import torch
+from bench_ensemble import add_scores, means
 
 from visprompt_core import canvas as cv
 from visprompt_core.data.episodes import episode_seed, generate_batch
-from visprompt_core.data.metrics import score
-from visprompt_core.data.tasks import TASK_NAMES, TASKS
+from visprompt_core.data.tasks import TASK_NAMES
 from visprompt_core.evaluation import predict_answers
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.pipeline import load_model
@@ -52,10 +52,8 @@ def quality(model: MAEVQGAN, args: argparse.Namespace) -> None:
         episodes = generate_batch(n, episode_seed("eval", index), layout=cv.LAYOUT_2X2)
         index += 1
         for margin in MARGINS:
-            pred = predict_answers(with_margin(model, margin), episodes, 1)
-            scores = score(pred.float(), episodes.answer.float(), episodes.task_ids)
-            for tid, value in zip(episodes.task_ids.tolist(), scores.tolist()):
-                sums[margin][TASK_NAMES[tid]] += value
+            add_scores(sums[margin], predict_answers(with_margin(model, margin), episodes, 1),
+                       episodes)
         for tid in episodes.task_ids.tolist():
             counts[TASK_NAMES[tid]] += 1
         done += n
@@ -63,10 +61,8 @@ def quality(model: MAEVQGAN, args: argparse.Namespace) -> None:
           f"index {args.seed_index} on")
     print(f"{'recipe':<22} {'mean IoU (mask)':>16} {'mean PSNR (image)':>18}")
     for margin, per in sums.items():
-        mask = [per[t] / counts[t] for t in TASK_NAMES if TASKS[t].kind == "mask"]
-        image = [per[t] / counts[t] for t in TASK_NAMES if TASKS[t].kind == "image"]
-        print(f"{label(margin):<22} {sum(mask) / len(mask):>16.3f} "
-              f"{sum(image) / len(image):>18.2f}")
+        mean_iou, mean_psnr = means({t: per[t] / counts[t] for t in TASK_NAMES})
+        print(f"{label(margin):<22} {mean_iou:>16.3f} {mean_psnr:>18.2f}")
 
 
 @torch.inference_mode()

@@ -38,6 +38,7 @@ from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core.data.episodes import (
+    EpisodeBatch,
     balanced_task_ids,
     episode_seed,
     generate_batch,
@@ -66,6 +67,13 @@ def means(per_task: dict[str, float]) -> tuple[float, float]:
     mask = [v for t, v in per_task.items() if TASKS[t].kind == "mask"]
     image = [v for t, v in per_task.items() if TASKS[t].kind == "image"]
     return sum(mask) / len(mask), sum(image) / len(image)
+
+
+def add_scores(sums: dict[str, float], pred: torch.Tensor, episodes: EpisodeBatch) -> None:
+    """Add each episode's score (IoU or PSNR) of ``pred`` to its family's sum."""
+    scores = score(pred.float(), episodes.answer.float(), episodes.task_ids)
+    for tid, value in zip(episodes.task_ids.tolist(), scores.tolist()):
+        sums[TASK_NAMES[tid]] += value
 
 
 def print_means(title: str, sums: dict[str, dict[str, float]], counts: dict[str, int],
@@ -102,9 +110,7 @@ def views(args: argparse.Namespace) -> None:
         if args.check_pipeline:
             preds[names[5]] = predict_answers(model, episodes, 4)
         for name, pred in preds.items():
-            scores = score(pred.float(), episodes.answer.float(), episodes.task_ids)
-            for tid, value in zip(episodes.task_ids.tolist(), scores.tolist()):
-                sums[name][TASK_NAMES[tid]] += value
+            add_scores(sums[name], pred, episodes)
         for tid in episodes.task_ids.tolist():
             counts[TASK_NAMES[tid]] += 1
         done += n

@@ -17,11 +17,13 @@ import statistics
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from visprompt_core import canvas as cv
 from visprompt_core.config import PRESETS
+from visprompt_core.detail import refine_answers
 from visprompt_core.model import MAEVQGAN, configure_threads
 from visprompt_core.pipeline import VisualPrompter, load_model
 
@@ -61,11 +63,20 @@ def timed(fn: Callable[[], object], warmup: int, repeat: int, sync: bool) -> flo
 
 def bench(args: argparse.Namespace, device: str) -> None:
     prompter = build(args, device)
-    pair = (Image.new("RGB", (512, 512), (200, 30, 30)), Image.new("L", (512, 512), 255))
-    query = Image.new("RGB", (1024, 768), (20, 90, 200))
+    rng = np.random.default_rng(0)
+    example = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
+    # an inverting pair: a colour task, so the query detail transfer runs at full weight
+    pair = (example, ImageOps.invert(example))
+    query = Image.fromarray(rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8))
     canvas = cv.pil_to_tensor(cv.build_canvas([pair], query))[None].to(prompter.device)
     mask = cv.LAYOUT_2X2.patch_mask()
     tokens = prompter.logits(canvas, mask).argmax(-1)
+    cells = cv.crop_answer(canvas, cv.LAYOUT_2X2)
+
+    @torch.inference_mode()
+    def detail() -> torch.Tensor:
+        return refine_answers(prompter.model, canvas, cells, cv.LAYOUT_2X2)
+
     sync = prompter.device.type == "cuda"
     figures = {
         "prompt (PIL in -> PIL out)": timed(lambda: prompter.prompt([pair], query),
@@ -80,6 +91,7 @@ def bench(args: argparse.Namespace, device: str) -> None:
         "  answer decode (model's recipe)": timed(  # decode_margin: window or whole
             lambda: prompter.decode_answers(canvas, tokens, mask), args.warmup, args.repeat,
             sync),
+        "  query detail transfer (recipe)": timed(detail, args.warmup, args.repeat, sync),
     }
     print(f"\n{prompter.name} on {device} ({prompter.dtype}), load {os.getloadavg()[0]:.2f}, "
           f"{prompter.info()['parameters'] / 1e6:.1f} M parameters, "

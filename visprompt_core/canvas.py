@@ -213,15 +213,20 @@ def build_canvas(
             f"layout {layout.name} holds {layout.n_pairs} example pair(s), got {len(examples)}"
         )
     canvas = Image.new("RGB", (layout.canvas_size, layout.canvas_size), background)
-    filt = resample_filter(resample)
     placements = [
         (img, box) for pair, boxes in zip(examples, layout.pairs) for img, box in zip(pair, boxes)
     ]
     placements.append((query, layout.query))
     for image, box in placements:
-        cell = to_rgb(image, background).resize((box.width, box.height), filt)
-        canvas.paste(cell, (box.left, box.top))
+        canvas.paste(fit_cell(image, box, background, resample), (box.left, box.top))
     return canvas
+
+
+def fit_cell(image: Image.Image, box: Box, background: RGB = WHITE,
+             resample: str = "bicubic") -> Image.Image:
+    """``image`` as 8-bit RGB (transparency over ``background``) resized to ``box``'s size:
+    one cell of a canvas."""
+    return to_rgb(image, background).resize((box.width, box.height), resample_filter(resample))
 
 
 # ------------------------------------------------------------------------ tensor side

@@ -47,6 +47,13 @@ def _save_image(image: Any, path: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def detail_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-detail", action="store_true",
+                        help="answers exactly as decoded: no query detail transfer (the "
+                             "default model carries the query's detail into answers whose "
+                             "example pair recolours in place; docs/quality.md)")
+
+
 # ------------------------------------------------------------------------ commands
 
 
@@ -60,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     query = _open_image(args.query)
     mask = _open_image(args.mask) if args.mask else None
     model = load_model(args.model, device=args.device, dtype=args.dtype,
-                       fast_decode=args.fast_decode)
+                       fast_decode=args.fast_decode, detail_transfer=not args.no_detail)
     answer = model.prompt(pairs, query, mask=mask, ensemble=args.ensemble,
                           answer_size=args.answer_size, resample=args.resize_filter,
                           upscale=args.upscale, select=args.select)
@@ -100,13 +107,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from visprompt_core.pipeline import load_model
 
-    prompter = load_model(args.model, device=args.device, dtype="fp32")
+    prompter = load_model(args.model, device=args.device, dtype="fp32",
+                          detail_transfer=not args.no_detail)
     if args.benchmark != "synthetic":
         return _eval_paper(args, prompter)
     from visprompt_core.evaluation import evaluate_model
 
     report = evaluate_model(prompter.model, episodes_per_task=args.episodes or 32,
-                            ensemble=args.ensemble, batch=args.batch)
+                            ensemble=args.ensemble, batch=args.batch,
+                            detail_transfer=not args.no_detail)
     print(report.table())
     if args.json:
         report.write_json(args.json)
@@ -201,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(about 1.4x faster on the CPU; see docs/performance.md); for "
                           "models that decode whole canvases, like the published ones (the "
                           "embedded default model already decodes its answer window)")
+    detail_option(run)
     model_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -241,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ensemble", type=int, default=1,
                     help="canvas variants combined per episode, 1-16 (mirrored views first)")
     ev.add_argument("--batch", type=int, default=64, help="episodes per forward pass")
+    detail_option(ev)
     ev.add_argument("--root", help="dataset folder (VOCdevkit/VOC2012, or an image folder "
                                    "for colorization)")
     ev.add_argument("--fold", type=int, default=0, choices=[0, 1, 2, 3],

@@ -86,22 +86,45 @@ def check_decode_margin(margin: Any) -> int | None:
     return margin
 
 
+# Query detail transfer (``visprompt_core.detail``): None, answers as decoded (the
+# published recipe); r, each answer cell gets the query's detail back through local colour
+# gains fitted in windows of radius r pixels, ridge ``detail_eps``. The embedded default
+# model was measured better with 12 and 3e-4 (docs/quality.md).
+MAX_DETAIL_RADIUS = 64
+DEFAULT_DETAIL_EPS = 3e-4
+
+
+def check_detail(radius: Any, eps: Any) -> tuple[int | None, float]:
+    """(``detail_radius``, ``detail_eps``) if valid, else ValueError."""
+    if radius is not None and (isinstance(radius, bool) or not isinstance(radius, int)
+                               or not 1 <= radius <= MAX_DETAIL_RADIUS):
+        raise ValueError(f"detail_radius must be None or an integer 1..{MAX_DETAIL_RADIUS}, "
+                         f"got {radius!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= 1:
+        raise ValueError(f"detail_eps must be a number in (0, 1], got {eps!r}")
+    return radius, float(eps)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     mae: MAEConfig = field(default_factory=MAEConfig)
     vqgan: VQGANConfig = field(default_factory=VQGANConfig)
     decode_context: str = "predicted"
     decode_margin: int | None = None
+    detail_radius: int | None = None
+    detail_eps: float = DEFAULT_DETAIL_EPS
 
     def __post_init__(self) -> None:
         if self.decode_context not in DECODE_CONTEXTS:
             raise ValueError(f"decode_context must be one of {DECODE_CONTEXTS}, "
                              f"got {self.decode_context!r}")
         check_decode_margin(self.decode_margin)
+        check_detail(self.detail_radius, self.detail_eps)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mae": asdict(self.mae), "vqgan": asdict(self.vqgan),
-                "decode_context": self.decode_context, "decode_margin": self.decode_margin}
+                "decode_context": self.decode_context, "decode_margin": self.decode_margin,
+                "detail_radius": self.detail_radius, "detail_eps": self.detail_eps}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -109,7 +132,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         try:
-            unknown = set(data) - {"mae", "vqgan", "decode_context", "decode_margin"}
+            unknown = set(data) - {"mae", "vqgan", "decode_context", "decode_margin",
+                                   "detail_radius", "detail_eps"}
             if unknown:
                 raise ValueError(f"unknown ModelConfig fields {sorted(unknown)}")
             mae = _build(MAEConfig, data["mae"])
@@ -119,6 +143,8 @@ class ModelConfig:
                 raise ValueError(f"decode_context must be one of {DECODE_CONTEXTS}, "
                                  f"got {context!r}")
             margin = check_decode_margin(data.get("decode_margin"))
+            radius, eps = check_detail(data.get("detail_radius"), data.get("detail_eps",
+                                                                   DEFAULT_DETAIL_EPS))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"invalid model config: {exc}") from exc
         if vq.downsample_factor != mae.patch_size:
@@ -130,7 +156,8 @@ class ModelConfig:
             raise CheckpointError(
                 f"tokenizer has {vq.n_embed} codes but the ViT predicts {mae.vocab_size}"
             )
-        return cls(mae=mae, vqgan=vq, decode_context=context, decode_margin=margin)
+        return cls(mae=mae, vqgan=vq, decode_context=context, decode_margin=margin,
+                   detail_radius=radius, detail_eps=eps)
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:
@@ -178,7 +205,8 @@ VQGAN_SMALL = VQGANConfig(
 
 PRESETS: dict[str, ModelConfig] = {
     "mae_vqgan_large": ModelConfig(MAE_VIT_LARGE_PATCH16, VQGAN_IMAGENET_F16_1024),
-    "small": ModelConfig(MAE_SMALL, VQGAN_SMALL, decode_context="encoded", decode_margin=1),
+    "small": ModelConfig(MAE_SMALL, VQGAN_SMALL, decode_context="encoded", decode_margin=1,
+                         detail_radius=12),
     "tiny": ModelConfig(MAE_TINY, VQGAN_TINY),
 }
 

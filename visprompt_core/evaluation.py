@@ -1,8 +1,9 @@
 """Held-out evaluation on synthetic episodes, per task family, next to baselines.
 
 For every family: the model's score, the tokenizer's ceiling (the true answer encoded and
-decoded by the model's own VQGAN: the best any MAE could reach with it), and two
-baselines on the same episodes: "copy the example output" and "copy the query".
+decoded by the model's own VQGAN: the best any MAE could reach with it as decoded; the
+query detail transfer of ``visprompt_core.detail`` can go above it), and two baselines on
+the same episodes: "copy the example output" and "copy the query".
 IoU for mask-like families, PSNR (dB) for image-like ones.
 """
 
@@ -21,6 +22,7 @@ from visprompt_core import ensemble as ensemble_mod
 from visprompt_core.data.episodes import EpisodeBatch, episode_seed, generate_batch
 from visprompt_core.data.metrics import score
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
+from visprompt_core.detail import refine_answers
 from visprompt_core.errors import InputError
 from visprompt_core.model import MAEVQGAN
 
@@ -37,6 +39,7 @@ class EvalReport:
     per_task: dict[str, dict[str, float]] = field(default_factory=dict)
     episodes_per_task: int = 0
     ensemble: int = 1
+    detail_transfer: bool = True
 
     def summary(self) -> dict[str, float]:
         mask = [t for t in self.per_task if TASKS[t].kind == "mask"]
@@ -58,7 +61,8 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"episodes_per_task": self.episodes_per_task, "ensemble": self.ensemble,
-                "per_task": self.per_task, "summary": self.summary()}
+                "detail_transfer": self.detail_transfer, "per_task": self.per_task,
+                "summary": self.summary()}
 
     def write_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
@@ -91,23 +95,30 @@ def arrangement_canvases(episodes: EpisodeBatch, k: int,
 
 
 @torch.inference_mode()
-def predict_answers(model: MAEVQGAN, episodes: EpisodeBatch, ensemble: int = 1
-                    ) -> torch.Tensor:
-    """(B, 3, h, w) predicted answer cells of the first example pair; ``ensemble`` > 1
-    answers on the first ``ensemble`` canvas variants of the pipeline
-    (``ensemble.ARRANGEMENTS``) and combines them as the pipeline does."""
+def predict_answers(model: MAEVQGAN, episodes: EpisodeBatch, ensemble: int = 1,
+                    detail_transfer: bool = True) -> torch.Tensor:
+    """(B, 3, h, w) predicted answer cells of the first example pair, as the pipeline
+    answers them: ``ensemble`` > 1 answers on the first ``ensemble`` canvas variants
+    (``ensemble.ARRANGEMENTS``) and combines them; then the query's detail is carried in
+    by the model's recipe (``detail.refine_answers``) unless ``detail_transfer`` is
+    False."""
     layout = episodes.layout
     mask = layout.patch_mask().to(episodes.canvas.device)
+    canvases = episodes.canvas
     if ensemble <= 1:
-        canvases = episodes.canvas
         logits = model.canvas_logits(canvases, mask.expand(len(episodes), -1))
         decoded = model.decode_answer(canvases, logits.argmax(-1), mask)
-        return cv.crop_answer(cv.paste_answer(canvases.float(), decoded, mask), layout)
-    if layout.name != ensemble_mod.LAYOUT.name:
+        answers = cv.crop_answer(cv.paste_answer(canvases.float(), decoded, mask), layout)
+    elif layout.name != ensemble_mod.LAYOUT.name:
         raise ValueError("ensembled evaluation needs 2x2 episodes")
-    cells = [episodes.examples_in[:, 0], episodes.examples_out[:, 0], episodes.query]
-    upright = ensemble_mod.view_answers(model, cells, ensemble_mod.ARRANGEMENTS[:ensemble])
-    return ensemble_mod.restored_mean(upright)
+    else:
+        cells = [episodes.examples_in[:, 0], episodes.examples_out[:, 0], episodes.query]
+        arrangements = ensemble_mod.ARRANGEMENTS[:ensemble]
+        answers = ensemble_mod.restored_mean(ensemble_mod.view_answers(model, cells,
+                                                                       arrangements))
+    if not detail_transfer:
+        return answers
+    return refine_answers(model, canvases, answers, layout)
 
 
 @torch.inference_mode()
@@ -119,8 +130,10 @@ def ceiling_answers(model: MAEVQGAN, episodes: EpisodeBatch) -> torch.Tensor:
 
 def evaluate_model(model: MAEVQGAN, episodes_per_task: int = 32, device: str | None = None,
                    layout: cv.Layout = cv.LAYOUT_2X2, batch: int = 128, ensemble: int = 1,
-                   tasks: tuple[str, ...] = TASK_NAMES, seed_index: int = 0) -> EvalReport:
-    """Score ``model`` on held-out episodes (evaluation seeds only)."""
+                   tasks: tuple[str, ...] = TASK_NAMES, seed_index: int = 0,
+                   detail_transfer: bool = True) -> EvalReport:
+    """Score ``model`` on held-out episodes (evaluation seeds only), answered as the
+    pipeline answers them (``predict_answers``)."""
     if not 1 <= ensemble <= len(ensemble_mod.ARRANGEMENTS):
         raise InputError(f"ensemble must be 1..{len(ensemble_mod.ARRANGEMENTS)} canvases, "
                          f"got {ensemble}")
@@ -136,7 +149,7 @@ def evaluate_model(model: MAEVQGAN, episodes_per_task: int = 32, device: str | N
                                   tasks=list(tasks))
         index += 1
         answers = {
-            "model": predict_answers(model, episodes, ensemble),
+            "model": predict_answers(model, episodes, ensemble, detail_transfer),
             "ceiling": ceiling_answers(model, episodes),
             "copy_example_output": episodes.examples_out[:, 0],
             "copy_query": episodes.query,
@@ -149,7 +162,8 @@ def evaluate_model(model: MAEVQGAN, episodes_per_task: int = 32, device: str | N
         for tid in ids.tolist():
             counts[TASK_NAMES[tid]] += 1
         done += n
-    report = EvalReport(episodes_per_task=episodes_per_task, ensemble=ensemble)
+    report = EvalReport(episodes_per_task=episodes_per_task, ensemble=ensemble,
+                        detail_transfer=detail_transfer)
     for task in tasks:
         if counts[task]:
             report.per_task[task] = {c: sums[task][c] / counts[task] for c in COLUMNS}

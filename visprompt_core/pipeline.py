@@ -47,6 +47,7 @@ from PIL import Image
 from visprompt_core import canvas as cv
 from visprompt_core import ensemble, tiling
 from visprompt_core.checkpoints import load_model_file
+from visprompt_core.detail import refine_answers
 from visprompt_core.ensemble import ARRANGEMENTS, Arrangement
 from visprompt_core.errors import InputError
 from visprompt_core.graphs import GraphedAnswers
@@ -123,6 +124,35 @@ class PromptRequest:
         return self.canvases
 
 
+def _prompt_canvases(req: PromptRequest, plan: Sequence[tuple[Arrangement, Pair]]
+                     ) -> torch.Tensor:
+    """(len(plan), 3, S, S): the 2x2 canvas of each planned (arrangement, pair).
+
+    Each image is fitted to its cell once per background (``canvas.fit_cell``) and the
+    arrangements' views are applied to those cell tensors, not to the full-size images:
+    an ensemble of 4 views resizes every image once instead of 4 times. With the
+    smooth filters (bicubic, the default; bilinear, lanczos, box) mirroring commutes
+    exactly with PIL's resize, so the mirror views' canvases are the ones built from
+    mirrored images. A transpose swaps the order of PIL's two resize passes (rounding
+    and clipping in between differ, by a level or two on natural images), and "nearest"
+    breaks ties the other way: equally valid views of the same cells.
+    """
+    layout = ensemble.LAYOUT
+    boxes = (*layout.pairs[0], layout.query)
+    fitted: dict[tuple[int, int, cv.RGB], torch.Tensor] = {}
+    canvases = []
+    for arrangement, pair in plan:
+        cells = []
+        for slot, image in enumerate((*pair, req.query)):
+            key = (id(image), slot, arrangement.background)
+            if key not in fitted:
+                cell = cv.fit_cell(image, boxes[slot], arrangement.background, req.resample)
+                fitted[key] = cv.pil_to_tensor(cell)[None]
+            cells.append(fitted[key])
+        canvases.append(ensemble.view_canvases(cells, arrangement))
+    return torch.cat(canvases)
+
+
 def _tile_jobs(req: PromptRequest) -> tuple[list[PromptRequest], list[cv.Box]]:
     """One sub-prompt per tile of the (answer-sized) query, same examples and ensemble."""
     size = req.size
@@ -170,9 +200,13 @@ class VisualPrompter:
 
     def __init__(self, model: MAEVQGAN, name: str = "model", device: str = "cpu",
                  dtype: str | torch.dtype | None = None, threads: int | None = None,
-                 fast_decode: bool = False, cuda_graphs: bool | None = None) -> None:
+                 fast_decode: bool = False, cuda_graphs: bool | None = None,
+                 detail_transfer: bool = True) -> None:
         """``threads``: CPU threads for model work (None: torch's setting; 1 is faster on a
-        busy 2-core machine, docs/performance.md). ``fast_decode`` (opt-in, lossy): decode
+        busy 2-core machine, docs/performance.md). ``detail_transfer``: carry the query's
+        detail into each answer where the model's recipe asks for it
+        (``ModelConfig.detail_radius``, ``visprompt_core.detail``); False gives the
+        answers exactly as decoded. ``fast_decode`` (opt-in, lossy): decode
         only the answer region of the token grid plus a margin of context tokens (models
         that decode whole canvases; the others already decode a window).
         ``cuda_graphs``: answer calls of one-canvas prompts replayed from CUDA graphs
@@ -182,6 +216,7 @@ class VisualPrompter:
             raise InputError(f"threads must be >= 1, got {threads}")
         self.threads = threads
         self.fast_decode = fast_decode
+        self.detail_transfer = detail_transfer
         self.device = pick_device(device)
         if cuda_graphs and (self.device.type != "cuda" or fast_decode):
             raise InputError("cuda_graphs needs a CUDA device and no fast_decode")
@@ -333,12 +368,23 @@ class VisualPrompter:
         plans = [req.plan() for req in jobs]
         canvases, owners = self._build_canvases(jobs, plans)
         arrangements = [arrangement for plan in plans for arrangement, _ in plan]
-        if self.graphs is not None and len(owners) == len(jobs):  # one canvas per prompt
-            _, cells = self.graphs(canvases.to(self.device))
-            return ensemble.combine(cells.cpu(), arrangements, owners, len(jobs))
+        canvases = canvases.to(self.device)
+        combined = ensemble.combine(self._canvas_cells(canvases, owners), arrangements,
+                                    owners, len(jobs))
+        if not self.detail_transfer:
+            return combined
+        upright = canvases[[owners.index(job) for job in range(len(jobs))]]  # identity view
+        with cpu_threads(self.threads):
+            refined = refine_answers(self.model, upright, combined.to(self.device),
+                                     ensemble.LAYOUT)
+        return refined.cpu()
+
+    def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
+        """(C, 3, 111, 111) answer cells, on the CPU, of C 2x2 canvases (owned by prompts)."""
+        if self.graphs is not None and len(set(owners)) == len(owners):  # one per prompt
+            return self.graphs(canvases)[1].cpu()
         layout = ensemble.LAYOUT
         mask = self.patch_mask(layout)
-        canvases = canvases.to(self.device)
         tokens = self.logits(canvases, mask).argmax(-1)
         per_prompt = Counter(owners)
         alone = torch.tensor([per_prompt[owner] == 1 for owner in owners])
@@ -349,7 +395,7 @@ class VisualPrompter:
             cells[alone] = cv.crop_answer(pasted, layout).cpu()
         if not bool(alone.all()):
             cells[~alone] = self.window_answers(canvases[~alone], tokens[~alone]).cpu()
-        return ensemble.combine(cells, arrangements, owners, len(jobs))
+        return cells
 
     def _upscale(self, req: PromptRequest, cell: torch.Tensor) -> Image.Image:
         size = req.size
@@ -369,16 +415,11 @@ class VisualPrompter:
     def _build_canvases(self, requests: Sequence[PromptRequest],
                         plans: list[list[tuple[Arrangement, Pair]]]
                         ) -> tuple[torch.Tensor, list[int]]:
-        images, owners = [], []
+        canvases, owners = [], []
         for i, (req, plan) in enumerate(zip(requests, plans)):
-            for arrangement, pair in plan:
-                view = arrangement.view.apply_image
-                image = cv.build_canvas([(view(pair[0]), view(pair[1]))], view(req.query),
-                                        ensemble.LAYOUT, arrangement.background,
-                                        req.resample)
-                images.append(cv.pil_to_tensor(image))
-                owners.append(i)
-        return torch.stack(images), owners
+            canvases.append(_prompt_canvases(req, plan))
+            owners += [i] * len(plan)
+        return torch.cat(canvases), owners
 
     def _apply_mask(self, req: PromptRequest, answer: Image.Image) -> Image.Image:
         size = req.size
@@ -416,18 +457,21 @@ class VisualPrompter:
         return {"name": self.name, "parameters": n_params, "device": str(self.device),
                 "dtype": str(self.dtype).removeprefix("torch."),
                 "config": self.model.model_config.to_dict(), "max_pairs": MAX_PAIRS,
-                "max_ensemble": MAX_ENSEMBLE, "cuda_graphs": self.graphs is not None}
+                "max_ensemble": MAX_ENSEMBLE, "cuda_graphs": self.graphs is not None,
+                "detail_transfer": self.detail_transfer
+                and self.model.model_config.detail_radius is not None}
 
 
 def load_model(name_or_path: str = "default", device: str = "auto",
                dtype: str | torch.dtype | None = None, threads: int | None = None,
-               fast_decode: bool = False, cuda_graphs: bool | None = None
-               ) -> VisualPrompter:
+               fast_decode: bool = False, cuda_graphs: bool | None = None,
+               detail_transfer: bool = True) -> VisualPrompter:
     """Load a model by name (``default``, a downloaded published model) or file path
     (options: ``VisualPrompter``)."""
     name, path = resolve_model(name_or_path)
     _, model = load_model_file(path)
     prompter = VisualPrompter(model, name=name, device=device, dtype=dtype, threads=threads,
-                              fast_decode=fast_decode, cuda_graphs=cuda_graphs)
+                              fast_decode=fast_decode, cuda_graphs=cuda_graphs,
+                              detail_transfer=detail_transfer)
     log.info("loaded %s from %s on %s (%s)", name, path, prompter.device, prompter.dtype)
     return prompter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -28,7 +29,12 @@ from visprompt_core.evaluation import (
     predict_answers,
 )
 from visprompt_core.model import MAEVQGAN
-from visprompt_core.pipeline import MAX_ENSEMBLE, PromptRequest, VisualPrompter
+from visprompt_core.pipeline import (
+    MAX_ENSEMBLE,
+    PromptRequest,
+    VisualPrompter,
+    _prompt_canvases,
+)
 
 
 def test_plan_adds_pairs_before_views() -> None:
@@ -111,6 +117,33 @@ def test_view_canvases_put_every_cell_through_the_view() -> None:
         torch.testing.assert_close(canvas[:, :, rows, cols], view.apply(cell))
     rows, cols = layout.answer.slices()
     assert float(canvas[:, :, rows, cols].abs().max()) == 0.0  # black background
+
+
+def test_prompt_canvases_are_the_canvases_of_the_viewed_images() -> None:
+    """The pipeline fits each image to its cell once and views the cells: the same
+    canvases as building each arrangement from viewed full-size images (exactly for the
+    mirrors; the transposes resize in the other pass order), on either background,
+    transparency included."""
+    rng = np.random.default_rng(5)
+
+    def image(w: int, h: int) -> Image.Image:
+        return Image.fromarray(rng.integers(0, 256, (h, w, 4), dtype=np.uint8), "RGBA")
+
+    pair, query = (image(300, 200), image(64, 64)), image(517, 410)
+    request = PromptRequest([pair], query, ensemble=MAX_ENSEMBLE)
+    plan = request.plan()
+    canvases = _prompt_canvases(request, plan)
+    assert canvases.shape == (MAX_ENSEMBLE, 3, 224, 224)
+    for canvas, (arrangement, (example_in, example_out)) in zip(canvases, plan):
+        view = arrangement.view.apply_image
+        built = cv.pil_to_tensor(cv.build_canvas([(view(example_in), view(example_out))],
+                                                 view(query), cv.LAYOUT_2X2,
+                                                 arrangement.background))
+        difference = (canvas - built).abs()
+        if arrangement.view.transpose:  # noise upscaled from 64 px clips most: still < 1/255
+            assert float(difference.mean()) < 1 / 255
+        else:
+            assert float(difference.max()) == 0.0, arrangement
 
 
 def test_window_decode_with_the_whole_grid_is_the_full_decode(tiny_model: MAEVQGAN) -> None:

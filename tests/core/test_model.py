@@ -150,6 +150,23 @@ def test_decode_margin_in_config() -> None:
             ModelConfig(cfg.mae, cfg.vqgan, decode_margin=bad)
 
 
+def test_detail_transfer_in_config() -> None:
+    cfg = PRESETS["small"]
+    assert (cfg.detail_radius, cfg.detail_eps) == (12, 3e-4)
+    assert PRESETS["mae_vqgan_large"].detail_radius is None  # the published recipe
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    old = cfg.to_dict()
+    del old["detail_radius"], old["detail_eps"]  # files written before the fields existed
+    assert ModelConfig.from_dict(old).detail_radius is None
+    for field_name, bad in (("detail_radius", 0), ("detail_radius", 65),
+                            ("detail_radius", 2.5), ("detail_radius", True),
+                            ("detail_eps", 0), ("detail_eps", -1e-3), ("detail_eps", "1")):
+        with pytest.raises(CheckpointError, match=field_name):
+            ModelConfig.from_dict({**cfg.to_dict(), field_name: bad})
+        with pytest.raises(ValueError, match=field_name):
+            replace(cfg, **{field_name: bad})
+
+
 def test_decode_answer_follows_the_margin() -> None:
     """decode_margin None decodes the whole canvas; k decodes the answer block and k
     tokens around it, the context tokenized from that window's pixels alone."""

@@ -116,6 +116,19 @@ class MAEVQGAN(MaskedAutoencoderViT):
             return tokens
         return torch.where(mask.to(tokens.device), tokens, self.tokenize(canvas))
 
+    def reconstruct_region(self, canvas: torch.Tensor, rows: slice, cols: slice
+                           ) -> torch.Tensor:
+        """What the tokenizer makes of ``canvas[:, :, rows, cols]`` (pixel slices of
+        (B, 3, H, W) in [0, 1]): the patch block covering them tokenized and decoded on
+        its own, cropped back to the slices. (B, 3, h, w) float32 in [0, 1]."""
+        p = self.cfg.patch_size
+        top, left = rows.start // p * p, cols.start // p * p
+        bottom, right = -(-rows.stop // p) * p, -(-cols.stop // p) * p
+        ids = self.tokenize(canvas[:, :, top:bottom, left:right])
+        ids = ids.view(-1, (bottom - top) // p, (right - left) // p)
+        pixels = self._to_unit(self.vae.decode_tokens(ids))
+        return pixels[:, :, rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
+
     def decode_answer(self, canvas: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor
                       ) -> torch.Tensor:
         """Decode one-canvas prompts by the model's recipe: (B, 3, H, W) in [0, 1], exact

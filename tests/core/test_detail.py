@@ -1,0 +1,180 @@
+"""Query detail transfer: the box filter, the colour gains, the recipe in the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from visprompt_core import canvas as cv
+from visprompt_core.data.episodes import episode_seed, generate_batch
+from visprompt_core.data.metrics import psnr
+from visprompt_core.detail import (
+    GATE_HIGH,
+    GATE_LOW,
+    box_mean,
+    pointwise_fit,
+    refine_answers,
+    transfer_detail,
+    transfer_weight,
+)
+from visprompt_core.evaluation import predict_answers
+from visprompt_core.model import MAEVQGAN
+from visprompt_core.pipeline import PromptRequest, VisualPrompter
+
+
+def texture(seed: int, size: int = 64) -> torch.Tensor:
+    """(1, 3, size, size) in [0, 1]: smooth colour regions with fine noise on top."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = F.interpolate(torch.rand(1, 3, 4, 4, generator=gen), size=(size, size),
+                           mode="bilinear", align_corners=False)
+    fine = 0.15 * (torch.rand(1, 3, size, size, generator=gen) - 0.5)
+    return (coarse * 0.7 + 0.15 + fine).clamp(0, 1)
+
+
+def blurred(x: torch.Tensor) -> torch.Tensor:
+    """What a lossy tokenizer might make of ``x``: the fine detail gone."""
+    return box_mean(x, 2)
+
+
+def test_box_mean_is_the_window_mean_clipped_at_the_borders() -> None:
+    x = torch.rand(2, 3, 9, 7)
+    for radius in (0, 1, 3, 20):
+        expected = torch.empty_like(x)
+        for i in range(9):
+            for j in range(7):
+                window = x[:, :, max(0, i - radius):i + radius + 1,
+                           max(0, j - radius):j + radius + 1]
+                expected[:, :, i, j] = window.mean((-2, -1))
+        torch.testing.assert_close(box_mean(x, radius), expected)
+    with pytest.raises(ValueError, match="radius"):
+        box_mean(x, -1)
+
+
+@pytest.mark.parametrize("task", ["identity", "invert", "greyscale", "swap red and blue"])
+def test_colour_tasks_get_the_query_detail_back(task: str) -> None:
+    """The answer is the task applied to the detail-less query: the transfer brings the
+    answer to the task applied to the query itself, far closer than before."""
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        if task == "invert":
+            return 1 - x
+        if task == "greyscale":
+            return x.mean(1, keepdim=True).expand_as(x)
+        if task == "swap red and blue":
+            return x.flip(1)
+        return x
+
+    query = texture(1)
+    seen = blurred(query)
+    answer = apply(seen)
+    truth = apply(query)
+    refined = transfer_detail(answer, seen, query, radius=8, eps=1e-4)
+    before, after = float(psnr(answer, truth)), float(psnr(refined, truth))
+    assert after > before + 8.0, (before, after)
+    assert after > 38.0, after
+
+
+def test_the_example_pair_decides_how_much_detail(tiny_model: MAEVQGAN) -> None:
+    """An example pair that recolours in place fits a local colour map (transfer at full
+    weight); one that mirrors does not (no transfer: the answers stay as decoded)."""
+    images = generate_batch(8, episode_seed("eval", 9)).query
+    inverted = pointwise_fit(images, 1 - images, 12, 3e-4)
+    mirrored = pointwise_fit(images, images.flip(-1), 12, 3e-4)
+    assert bool((inverted > GATE_HIGH).all()), inverted
+    assert bool((mirrored < GATE_LOW).all()), mirrored
+    assert torch.equal(transfer_weight(inverted), torch.ones(8))
+    assert torch.equal(transfer_weight(mirrored), torch.zeros(8))
+    assert torch.allclose(transfer_weight(torch.tensor([GATE_LOW, 0.6, GATE_HIGH])),
+                          torch.tensor([0.0, 0.5, 1.0]))
+    query, answers = images.roll(1, 0), torch.rand(8, 3, 111, 111)
+    layout = cv.LAYOUT_2X2
+    with torch.inference_mode():
+        tiny_model.model_config = replace(tiny_model.model_config, detail_radius=12)
+        try:
+            mirror = cv.place_cells([images, images.flip(-1), query], layout)
+            assert torch.equal(refine_answers(tiny_model, mirror, answers, layout), answers)
+            invert = cv.place_cells([images, 1 - images, query], layout)
+            changed = refine_answers(tiny_model, invert, answers, layout)
+        finally:
+            tiny_model.model_config = replace(tiny_model.model_config, detail_radius=None)
+    assert bool(((changed - answers).abs().flatten(1).mean(1) > 1e-3).all())
+
+
+def test_mask_edges_follow_the_query() -> None:
+    """A soft mask of a disc (as a lossy tokenizer draws it) becomes crisp along the
+    disc's outline in the query."""
+    size = 64
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    disc = ((yy - 30.5) ** 2 + (xx - 33.5) ** 2 < 18.0 ** 2).float()
+    query = torch.stack([0.2 + 0.6 * disc, 0.5 - 0.3 * disc, 0.4 + 0 * disc])[None]
+    seen = blurred(blurred(query))
+    answer = blurred(blurred(disc.expand(1, 3, size, size)))  # the mask, as soft
+    truth = disc.expand(1, 3, size, size)
+    refined = transfer_detail(answer, seen, query, radius=8, eps=3e-4)
+    before, after = float(psnr(answer, truth)), float(psnr(refined, truth))
+    assert after > before + 10.0, (before, after)
+
+
+def test_transfer_checks_its_input() -> None:
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="equal"):
+        transfer_detail(x, x[..., :7], x, 2, 1e-3)
+    with pytest.raises(ValueError, match="eps"):
+        transfer_detail(x, x, x, 2, 0.0)
+
+
+def test_reconstruct_region_tokenizes_the_covering_patches_alone(tiny_model: MAEVQGAN
+                                                                 ) -> None:
+    canvas = torch.rand(2, 3, 224, 224)
+    rows, cols = cv.LAYOUT_2X2.query.slices()  # rows 113..223, cols 0..110
+    with torch.inference_mode():
+        seen = tiny_model.reconstruct_region(canvas, rows, cols)
+        block = canvas[:, :, 112:224, 0:112]
+        ids = tiny_model.tokenize(block).view(2, 7, 7)
+        whole = (tiny_model.vae.decode_tokens(ids).clamp(-1, 1) + 1) / 2
+    assert seen.shape == (2, 3, 111, 111)
+    torch.testing.assert_close(seen, whole[:, :, 1:112, 0:111])
+
+
+def with_detail(model: MAEVQGAN, radius: int | None) -> MAEVQGAN:
+    model.model_config = replace(model.model_config, detail_radius=radius)
+    return model
+
+
+def test_the_recipe_decides_and_the_pipeline_follows(tiny_model: MAEVQGAN) -> None:
+    episodes = generate_batch(3, episode_seed("eval", 7), tasks=["invert", "greyscale",
+                                                                 "hflip"])
+    try:
+        with torch.inference_mode():
+            raw = predict_answers(with_detail(tiny_model, None), episodes)
+            assert torch.equal(predict_answers(tiny_model, episodes), raw)  # recipe: off
+            refined = predict_answers(with_detail(tiny_model, 6), episodes)
+            assert torch.equal(predict_answers(tiny_model, episodes, detail_transfer=False),
+                               raw)
+            seen = tiny_model.reconstruct_region(episodes.canvas,
+                                                 *cv.LAYOUT_2X2.query.slices())
+            eps = tiny_model.model_config.detail_eps
+            fit = pointwise_fit(episodes.examples_in[:, 0], episodes.examples_out[:, 0], 6, eps)
+            weight = transfer_weight(fit)
+            assert weight.tolist()[:2] == [1.0, 1.0] and weight[2] < 1  # hflip: less
+            expected = transfer_detail(raw, seen, episodes.query, 6, eps, weight)
+            torch.testing.assert_close(refined, expected)
+            assert torch.equal(refine_answers(tiny_model, episodes.canvas, raw,
+                                              cv.LAYOUT_2X2), refined)
+        prompter = VisualPrompter(tiny_model, device="cpu")
+        assert prompter.info()["detail_transfer"] is True
+        pil = cv.tensor_to_pil
+        pair = (pil(episodes.examples_in[0, 0]), pil(episodes.examples_out[0, 0]))
+        request = PromptRequest([pair], pil(episodes.query[0]), answer_size=(111, 111),
+                                upscale="bicubic")
+        on = cv.pil_to_tensor(prompter.prompt_batch([request])[0])
+        assert float((on - refined[0]).abs().mean()) < 0.01  # 8-bit images in the pipeline
+        prompter.detail_transfer = False
+        assert prompter.info()["detail_transfer"] is False
+        off = cv.pil_to_tensor(prompter.prompt_batch([request])[0])
+        assert float((off - raw[0]).abs().mean()) < 0.01
+        assert float((on - off).abs().mean()) > 0.01
+    finally:
+        with_detail(tiny_model, None)

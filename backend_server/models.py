@@ -89,6 +89,7 @@ def make_core_request(
     answer_size: tuple[int, int] | None,
     upscale: str | None = None,
     select: int | None = None,
+    detail: bool | None = None,
 ) -> Any:
     from visprompt_core import PromptRequest
 
@@ -100,6 +101,7 @@ def make_core_request(
         ensemble=ensemble,
         answer_size=answer_size,
         select=select,
+        detail=detail,
         **extra,
     )
 

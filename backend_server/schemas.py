@@ -27,7 +27,7 @@ EXAMPLE_PROMPT = {
     "query": _GRAY,
     "mask": None,
     "options": {"model": None, "ensemble": None, "select": None, "answer_size": None,
-                "upscale": None},
+                "upscale": None, "detail": None},
 }
 
 
@@ -70,6 +70,12 @@ class PromptOptions(_Strict):
     answer_size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = Field(
         default=None,
         description="(width, height) of the answer; null = the query's size",
+    )
+    detail: bool | None = Field(
+        default=None,
+        description="carry the query's fine detail into the answer where the model's recipe "
+        "has it (the default model: answers whose example pair recolours in place); false = "
+        "the answer exactly as decoded; null = on",
     )
 
 

@@ -133,6 +133,7 @@ class Service:
             answer_size=tuple(answer_size) if answer_size is not None else None,
             upscale=body.options.upscale,
             select=select,
+            detail=body.options.detail,
         )
         return Task(
             request=request,

@@ -86,6 +86,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="how the answer is brought to full size (default: the server's choice)",
     )
+    parser.add_argument(
+        "--no-detail",
+        action="store_true",
+        help="the answer exactly as decoded: no query detail transfer",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
     parser.add_argument(
         "--job", action="store_true", help="submit as a job and show progress (Ctrl-C cancels it)"
@@ -110,6 +115,7 @@ def run_remote(args: argparse.Namespace) -> int:
             "answer_size": args.answer_size,
             "upscale": args.upscale,
             "select": args.select,
+            "detail": False if args.no_detail else None,
         }
         if args.job:
             result = _run_job(client, examples, args.query, args.mask, options, args.timeout)

@@ -156,13 +156,15 @@ class Client:
         answer_size: tuple[int, int] | None = None,
         upscale: str | None = None,
         select: int | None = None,
+        detail: bool | None = None,
         timeout: float | None = None,
     ) -> PromptResult:
         """Send a prompt and wait for the answer. ``select``: ``examples`` is a pool (up to
         the server's ``max_pool``) and the server answers with its ``select`` pairs most
-        similar to the query."""
+        similar to the query. ``detail=False``: the answer exactly as decoded, without the
+        query's detail carried in."""
         body = build_request(examples, query, mask, model, ensemble, answer_size, upscale,
-                             select)
+                             select, detail)
         return PromptResult.from_json(self._call("POST", "/v1/prompt", body, timeout))
 
     def submit_job(
@@ -176,10 +178,11 @@ class Client:
         answer_size: tuple[int, int] | None = None,
         upscale: str | None = None,
         select: int | None = None,
+        detail: bool | None = None,
     ) -> str:
         """Queue a prompt; returns the job id."""
         body = build_request(examples, query, mask, model, ensemble, answer_size, upscale,
-                             select)
+                             select, detail)
         return str(self._call("POST", "/v1/jobs", body)["id"])
 
     def job(self, job_id: str) -> dict[str, Any]:
@@ -252,6 +255,7 @@ def build_request(
     answer_size: tuple[int, int] | None = None,
     upscale: str | None = None,
     select: int | None = None,
+    detail: bool | None = None,
 ) -> dict[str, Any]:
     """The JSON body of ``POST /v1/prompt`` and ``POST /v1/jobs``."""
     options: dict[str, Any] = {
@@ -264,6 +268,8 @@ def build_request(
         options["upscale"] = upscale
     if select is not None:
         options["select"] = select
+    if detail is not None:
+        options["detail"] = detail
     return {
         "examples": [
             {"input": encode_image(src), "output": encode_image(dst)} for src, dst in examples

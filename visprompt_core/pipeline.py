@@ -65,7 +65,10 @@ Pair = tuple[Image.Image, Image.Image]
 
 @dataclass
 class PromptRequest:
-    """One visual prompt. ``ensemble=None``: one canvas per example pair."""
+    """One visual prompt. ``ensemble=None``: one canvas per example pair. ``detail``:
+    carry the query's detail into the answer where the model's recipe has it
+    (``visprompt_core.detail``); None follows the prompter (on unless it was made with
+    ``detail_transfer=False``)."""
 
     examples: Sequence[Pair]
     query: Image.Image
@@ -78,6 +81,7 @@ class PromptRequest:
     tile_overlap: float = 0.25
     select: int | None = None
     select_feature: str = "pixels"
+    detail: bool | None = None
     canvases: list[tuple[Arrangement, Pair]] = field(default_factory=list, repr=False)
 
     @property
@@ -102,6 +106,8 @@ class PromptRequest:
                 raise InputError(f"example pair {i + 1} must be two PIL images (input, output)")
         if not isinstance(self.query, Image.Image):
             raise InputError("the query must be a PIL image")
+        if self.detail not in (None, True, False):
+            raise InputError(f"detail must be true, false or null, got {self.detail!r}")
         _check_size(self.query, "query")
         if self.mask is not None:
             if not isinstance(self.mask, Image.Image):
@@ -161,7 +167,7 @@ def _tile_jobs(req: PromptRequest) -> tuple[list[PromptRequest], list[cv.Box]]:
         query = query.resize(size, cv.resample_filter(req.resample))
     boxes = tiling.plan_tiles(size, req.tile, req.tile_overlap)
     jobs = [PromptRequest(req.examples, query.crop((b.left, b.top, b.right, b.bottom)),
-                          ensemble=req.ensemble, resample=req.resample)
+                          ensemble=req.ensemble, resample=req.resample, detail=req.detail)
             for b in boxes]
     return jobs, boxes
 
@@ -311,7 +317,8 @@ class VisualPrompter:
     def prompt(self, examples: Sequence[Pair], query: Image.Image,
                mask: Image.Image | None = None, ensemble: int | None = None,
                answer_size: tuple[int, int] | None = None, resample: str = "bicubic",
-               upscale: str = "auto", select: int | None = None) -> Image.Image:
+               upscale: str = "auto", select: int | None = None,
+               detail: bool | None = None) -> Image.Image:
         """Answer one visual prompt (see ``PromptRequest``).
 
         upscale: how the 111-px answer reaches the answer size: "bicubic", "guided"
@@ -319,9 +326,10 @@ class VisualPrompter:
         answered, blended) or "auto" (bicubic up to 222 px, guided above).
         select: treat ``examples`` as a pool (up to 64 pairs) and use the ``select`` pairs
         whose inputs are most similar to the query (``selection.select_examples``).
+        detail: query detail transfer for this prompt (None: the prompter's setting).
         """
         request = PromptRequest(list(examples), query, mask, ensemble, answer_size, resample,
-                                upscale, select=select)
+                                upscale, select=select, detail=detail)
         return self.prompt_batch([request])[0]
 
     @torch.inference_mode()
@@ -371,13 +379,16 @@ class VisualPrompter:
         canvases = canvases.to(self.device)
         combined = ensemble.combine(self._canvas_cells(canvases, owners), arrangements,
                                     owners, len(jobs))
-        if not self.detail_transfer:
+        wanted = [i for i, job in enumerate(jobs)
+                  if (self.detail_transfer if job.detail is None else job.detail)]
+        if not wanted:
             return combined
-        upright = canvases[[owners.index(job) for job in range(len(jobs))]]  # identity view
+        upright = canvases[[owners.index(i) for i in wanted]]  # each prompt's first canvas
         with cpu_threads(self.threads):
-            refined = refine_answers(self.model, upright, combined.to(self.device),
+            refined = refine_answers(self.model, upright, combined[wanted].to(self.device),
                                      ensemble.LAYOUT)
-        return refined.cpu()
+        combined[wanted] = refined.cpu()
+        return combined
 
     def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
         """(C, 3, 111, 111) answer cells, on the CPU, of C 2x2 canvases (owned by prompts)."""

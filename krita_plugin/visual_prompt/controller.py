@@ -40,6 +40,7 @@ class Choices:
     ensemble: int = 0  # 0 = the server's default
     select: int = 0  # 0 = use every pair; else the pairs are a library, use the N closest
     library: str = ""  # a group layer id whose pair groups are more pairs ("" = none)
+    detail: bool = True  # keep the query's fine detail (the server's detail transfer)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -65,8 +66,11 @@ class Choices:
         if data.get("mask") in MASK_SOURCES:
             choices.mask = data["mask"]
         for name in ("answer_size", "ensemble", "select"):
-            if isinstance(data.get(name), int) and data[name] >= 0:
-                setattr(choices, name, data[name])
+            value = data.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                setattr(choices, name, value)
+        if isinstance(data.get("detail"), bool):
+            choices.detail = data["detail"]
         return choices
 
 
@@ -187,6 +191,7 @@ def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
         ensemble=choices.ensemble or None,
         answer_size=answer_size_for(region, choices.answer_size),
         select=choices.select or None,
+        detail=choices.detail,
     )
     request = PromptRequest(examples, _png_of(query), mask_png, options)
     plan = Plan(

@@ -191,6 +191,13 @@ class PromptPanel(QWidget):
         self.select.valueChanged.connect(self.store_choices)
         self.select.valueChanged.connect(lambda _value: self._update_pair_buttons())
         form.addRow("Use closest", self.select)
+        self.detail = QCheckBox("Keep the query's detail")
+        self.detail.setToolTip(
+            "Carry the query's texture and crisp edges into answers whose example pair "
+            "recolours in place (masks, colour changes); off: the model's answer as decoded"
+        )
+        self.detail.toggled.connect(self.store_choices)
+        form.addRow("", self.detail)
         root.addLayout(form)
 
         run_row = QHBoxLayout()
@@ -344,6 +351,7 @@ class PromptPanel(QWidget):
             self.answer_size.setCurrentIndex(max(0, self.answer_size.findData(choices.answer_size)))
             self.ensemble.setValue(choices.ensemble)
             self.select.setValue(choices.select)
+            self.detail.setChecked(choices.detail)
             _fill_library(self.library, self._layers, choices.library)
             self._update_library_status()
             self.mask_layer.setEnabled(choices.mask == "layer")
@@ -362,6 +370,7 @@ class PromptPanel(QWidget):
             ensemble=self.ensemble.value(),
             select=self.select.value(),
             library=_data(self.library),
+            detail=self.detail.isChecked(),
         )
 
     def store_choices(self, *_args: object) -> None:

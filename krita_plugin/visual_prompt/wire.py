@@ -65,6 +65,7 @@ class PromptOptions:
     ensemble: int | None = None
     answer_size: tuple[int, int] | None = None
     select: int | None = None  # the pairs are a library: use the ``select`` closest
+    detail: bool = True  # False: the answer exactly as decoded (no query detail transfer)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -72,8 +73,11 @@ class PromptOptions:
             "ensemble": self.ensemble,
             "answer_size": list(self.answer_size) if self.answer_size else None,
         }
-        if self.select:  # only when asked: older servers refuse unknown fields
+        # Only when asked: older servers refuse unknown fields.
+        if self.select:
             data["select"] = self.select
+        if not self.detail:
+            data["detail"] = False
         return data
 
 

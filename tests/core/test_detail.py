@@ -20,6 +20,7 @@ from visprompt_core.detail import (
     transfer_detail,
     transfer_weight,
 )
+from visprompt_core.errors import InputError
 from visprompt_core.evaluation import predict_answers
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.pipeline import PromptRequest, VisualPrompter
@@ -176,5 +177,16 @@ def test_the_recipe_decides_and_the_pipeline_follows(tiny_model: MAEVQGAN) -> No
         off = cv.pil_to_tensor(prompter.prompt_batch([request])[0])
         assert float((off - raw[0]).abs().mean()) < 0.01
         assert float((on - off).abs().mean()) > 0.01
+        # A request's own choice wins over the prompter's, either way; tiles keep it.
+        asked = cv.pil_to_tensor(prompter.prompt_batch([replace(request, detail=True)])[0])
+        assert torch.equal(asked, on)
+        prompter.detail_transfer = True
+        refused = cv.pil_to_tensor(prompter.prompt_batch([replace(request, detail=False)])[0])
+        assert torch.equal(refused, off)
+        tiled = replace(request, answer_size=(300, 200), upscale="tiled", tile=128)
+        tiles_off = prompter.prompt_batch([replace(tiled, detail=False)])[0]
+        assert tiles_off != prompter.prompt_batch([tiled])[0]
+        with pytest.raises(InputError, match="detail"):
+            prompter.prompt_batch([replace(request, detail="yes")])
     finally:
         with_detail(tiny_model, None)

@@ -177,10 +177,14 @@ def test_changed_document_gets_nothing(qapp: Any, krita: Any, change: str) -> No
 def test_choices_are_stored_in_the_document(qapp: Any, krita: Any) -> None:
     doc = make_document(krita)
     port = KritaDocument(doc)
-    choices = choices_for(doc, mask="none", model="m", ensemble=3, select=2)
+    choices = choices_for(doc, mask="none", model="m", ensemble=3, select=2, detail=False)
     port.save_choices(choices.to_dict())
     assert Choices.from_dict(KritaDocument(doc).load_choices()) == choices
-    assert Choices.from_dict({"pairs": "junk", "mask": "moon", "ensemble": -1}) == Choices()
+    junk = {"pairs": "junk", "mask": "moon", "ensemble": -1, "select": True, "detail": "no"}
+    assert Choices.from_dict(junk) == Choices()
+    request, _plan = prepare(port, choices)
+    assert request.options.detail is False
+    assert request.to_json()["options"]["detail"] is False
 
 
 def test_grey_document(qapp: Any, krita: Any) -> None:

@@ -30,6 +30,9 @@ def test_request_json_matches_the_contract() -> None:
         "options": {"model": "default", "ensemble": 4, "answer_size": [448, 224]},
     }
     json.dumps(request.to_json())
+    plain = PromptOptions("default", None, None, select=2, detail=False).to_json()
+    assert plain == {"model": "default", "ensemble": None, "answer_size": None, "select": 2,
+                     "detail": False}
 
 
 def test_answers_parse() -> None:

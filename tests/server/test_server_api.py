@@ -170,6 +170,36 @@ def test_prompt_upscale_modes(server: ServerProcess) -> None:
     assert (bad.status, bad.code) == (400, "bad_json")
 
 
+def test_prompt_detail_option(server: ServerProcess) -> None:
+    """An inverting example pair (a colour task): by default the answer gets the query's
+    detail (the default model's recipe), ``detail: false`` leaves it as decoded; both
+    equal the library's answers."""
+    from PIL import ImageOps
+
+    import visprompt_core
+
+    example = random_image(64, 48, 11)
+    body = prompt_body(seed=11)
+    body["examples"] = [{"input": b64(png_bytes(example)),
+                         "output": b64(png_bytes(ImageOps.invert(example)))}]
+    answers = {}
+    for detail in (None, False, True):
+        body["options"] = {} if detail is None else {"detail": detail}
+        answer = server.request("POST", "/v1/prompt", body)
+        assert answer.status == 200, answer.body
+        answers[detail] = decode_answer(answer.json())
+    assert np.array_equal(answers[None], answers[True])
+    assert not np.array_equal(answers[None], answers[False])
+    device = server.request("GET", "/v1/info").json()["device"]
+    model = visprompt_core.load_model("default", device=device)
+    query = Image.open(io.BytesIO(base64.b64decode(body["query"])))
+    pair = (example, ImageOps.invert(example))
+    assert np.array_equal(answers[False], np.asarray(model.prompt([pair], query, detail=False)))
+    assert np.array_equal(answers[True], np.asarray(model.prompt([pair], query)))
+    bad = server.request("POST", "/v1/prompt", prompt_body(detail="sharp"))
+    assert (bad.status, bad.code) == (400, "bad_json")
+
+
 def test_prompt_with_mask(server: ServerProcess) -> None:
     body = prompt_body(seed=4)
     mask = Image.new("L", (80, 60), 0)

@@ -44,6 +44,38 @@ def test_default_model_beats_copy_baselines_on_held_out_episodes(
         assert report.beats_baselines(task), (task, report.per_task[task])
 
 
+def test_default_detail_transfer_helps_colour_tasks_and_spares_flips(
+    default_model: VisualPrompter,
+) -> None:
+    """The shipped recipe's query detail transfer: clearly better masks and colour
+    changes than the answers as decoded; flipped answers untouched (their example pairs
+    are no local colour map)."""
+    import torch
+
+    from visprompt_core.data.episodes import episode_seed, generate_batch
+    from visprompt_core.data.metrics import iou, psnr
+    from visprompt_core.evaluation import predict_answers
+
+    model = default_model.model
+    assert model.model_config.detail_radius == 12
+    with torch.inference_mode():
+        masks = generate_batch(16, episode_seed("eval", 620), tasks=["fg_mask", "color_mask"])
+        images = generate_batch(16, episode_seed("eval", 621),
+                                tasks=["invert", "greyscale", "remove_background"])
+        flips = generate_batch(8, episode_seed("eval", 622), tasks=["hflip", "vflip"])
+        scores = {}
+        for detail in (False, True):
+            answer = predict_answers(model, masks, detail_transfer=detail)
+            scores[("iou", detail)] = float(iou(answer, masks.answer).mean())
+            answer = predict_answers(model, images, detail_transfer=detail)
+            scores[("psnr", detail)] = float(psnr(answer, images.answer).mean())
+        flipped = predict_answers(model, flips)
+        as_decoded = predict_answers(model, flips, detail_transfer=False)
+    assert scores[("iou", True)] > scores[("iou", False)] + 0.08, scores
+    assert scores[("psnr", True)] > scores[("psnr", False)] + 1.5, scores
+    assert torch.equal(flipped, as_decoded)
+
+
 def test_default_tokenizer_keeps_colour(default_model: VisualPrompter) -> None:
     """Held-out canvases encoded and decoded by the shipped tokenizer keep their colour
     (an all-grey reconstruction scores about 17 dB chroma PSNR and saturation 0)."""

@@ -28,6 +28,9 @@ on a single canvas is decoded by the model's recipe (``ModelConfig.decode_margin
 Measured on 304 held-out episodes, 4 views (docs/quality.md): margins 0, 1 and 2 gave
 the same mask IoU (0.620, 0.621, 0.622) and PSNR 18.87, 19.02 and 19.11 dB, at 1.53x,
 1.91x and 2.32x the time of a single canvas decoded whole.
+
+The pipeline then carries the query's detail into the combined answer once per prompt
+(``visprompt_core.detail``), as into a single canvas's answer.
 """
 
 from __future__ import annotations

@@ -26,6 +26,11 @@ context tokens (the embedded default model: 1). The canvases of a prompt on seve
 each decoded in the window of their answer block alone (``MAEVQGAN.decode_window``). On
 CUDA, calls made of one-canvas prompts replay CUDA graphs (``visprompt_core.graphs``).
 
+Detail: a prompt's (combined) answer cell then gets its query's detail back where the
+model's recipe has it (``ModelConfig.detail_radius``; ``visprompt_core.detail``), as much
+as its first canvas's example pair is a local colour map; ``detail_transfer=False`` (the
+prompter) or ``detail=False`` (a request) keeps the answer as decoded.
+
 Pools and full resolution: ``select=k`` narrows a pool of up to 64 pairs to the k whose
 inputs look most like the query (``selection``); ``upscale`` brings the 111-px answer to
 the answer size ("auto": bicubic up to 222 px, the query-guided filter above;

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core.data.episodes import episode_seed, generate_batch
@@ -190,3 +193,27 @@ def test_the_recipe_decides_and_the_pipeline_follows(tiny_model: MAEVQGAN) -> No
             prompter.prompt_batch([replace(request, detail="yes")])
     finally:
         with_detail(tiny_model, None)
+
+
+def test_cli_no_detail(tmp_path: Path) -> None:
+    """``visprompt run`` on a bundled colour sample: the default answer carries the
+    query's detail, ``--no-detail`` gives it as decoded; ``eval`` records the choice."""
+    import json
+
+    from visprompt_core import cli
+    from visprompt_core.demo import SAMPLES
+
+    files = [str(SAMPLES / f"greyscale_{part}.png")
+             for part in ("example_in", "example_out", "query")]
+    answers = {}
+    for flag in ([], ["--no-detail"]):
+        out = tmp_path / f"answer{len(flag)}.png"
+        code = cli.main(["run", "--example", *files[:2], "--query", files[2], "-o", str(out),
+                         "--device", "cpu", *flag])
+        assert code == 0
+        answers[bool(flag)] = np.asarray(Image.open(out), dtype=np.float32)
+    assert np.abs(answers[False] - answers[True]).mean() > 1.0
+    report = tmp_path / "eval.json"
+    code = cli.main(["eval", "--episodes", "1", "--no-detail", "--device", "cpu",
+                     "--json", str(report)])
+    assert code == 0 and json.loads(report.read_text())["detail_transfer"] is False

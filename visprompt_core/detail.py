@@ -3,7 +3,7 @@
 The MAE answers in VQGAN tokens, and the tokenizer of a small model reproduces a cell
 only roughly (16-px patches, a few hundred codes): fine texture, crisp edges and exact
 colours are lost, in the answer as in everything else it sees. The query itself is known
-exactly. Its own tokenizer reconstruction (``MAEVQGAN.reconstruct_cell``) shows what
+exactly. Its own tokenizer reconstruction (``MAEVQGAN.reconstruct_region``) shows what
 the tokenizer does to it, and the model's answer is what the task does to that
 reconstruction. Around every pixel, a window of ``radius`` pixels fits the answer as an
 affine colour map of the reconstructed query (a 3x3 gain matrix and an offset, ridge
@@ -16,9 +16,12 @@ answer:
 Where the task acts locally on colours (masks of objects or colours, inversion, greyscale,
 hue, palette, posterize, denoise, background removal) the gains are what the task does
 to a colour, and the residual comes back transformed: a mask's edge follows the query's,
-an inverted texture comes back inverted. Where the answer does not follow the query's
-colours (flips, rotations: other pixels), the fitted gains are near zero and the answer
-stays as decoded. Measured in docs/quality.md (section "Query detail transfer").
+an inverted texture comes back inverted. Where the answer shows other pixels (flips,
+rotations) the windows still find chance colour relations and would carry the query's
+detail to the wrong place, so the transfer is weighted by how well the example pair
+itself is a local colour map (``pointwise_fit``, ``transfer_weight``): the pairs of
+flips, rotations, line art and boxes fit poorly and their answers stay as decoded.
+Measured in docs/quality.md (section 0, "Query detail transfer").
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ with the per-patch distributions combined before the argmax (probabilities, logi
 log-probabilities).
 
 Several pairs: 4 example pairs per episode; one 2x2 canvas per pair combined by the
-pipeline's rule or by averaging probabilities, and the 3x2 two-pair layout.
+pipeline's rule or by averaging probabilities, and the 3x2 two-pair layout; the
+pipeline's 4-pair answer and the 1-pair answer also with the query detail transfer.
 
 Cost: ``VisualPrompter.prompt`` (PIL in -> PIL out, one example pair, 512x512 query) with
 ``ensemble=1`` and ``ensemble=4`` timed alternately, median of --repeat runs each; then
@@ -46,6 +47,7 @@ from visprompt_core.data.episodes import (
 )
 from visprompt_core.data.metrics import score
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
+from visprompt_core.detail import refine_answers
 from visprompt_core.ensemble import ARRANGEMENTS, restored_mean, view_answers, window_answers
 from visprompt_core.evaluation import arrangement_study, predict_answers
 from visprompt_core.pipeline import load_model
@@ -161,7 +163,8 @@ def several_pairs(args: argparse.Namespace) -> None:
     names = ("1 pair, 1 canvas", "2 pairs, 2 canvases", "4 pairs, 4 canvases",
              "2 pairs x (2x2, 2x2T), 4 canv.", "2 pairs on one 3x2 canvas",
              "4 pairs on two 3x2 canvases", "2 pairs, 2 canvases, pipeline",
-             "4 pairs, 4 canvases, pipeline")
+             "4 pairs, 4 canvases, pipeline", "1 pair + detail (default path)",
+             "4 pairs, pipeline + detail")
     sums = {k: dict.fromkeys(TASK_NAMES, 0.0) for k in names}
     counts = dict.fromkeys(TASK_NAMES, 0)
     m2, m3 = cv.LAYOUT_2X2.patch_mask(), cv.LAYOUT_3X2.patch_mask()
@@ -198,6 +201,8 @@ def several_pairs(args: argparse.Namespace) -> None:
             names[4]: answer(p3[0], c3[:b], cv.LAYOUT_3X2, m3, p3[0]),
             names[5]: answer(p3.mean(0), c3[:b], cv.LAYOUT_3X2, m3, p3[0]),
         }
+        preds[names[8]] = refine_answers(model, base, preds[names[0]], cv.LAYOUT_2X2)
+        preds[names[9]] = refine_answers(model, base, preds[names[7]], cv.LAYOUT_2X2)
         for name, pred in preds.items():
             for t, v in zip(tid.tolist(), score(pred.clamp(0, 1), y[:, 4], tid).tolist()):
                 sums[name][TASK_NAMES[t]] += v
@@ -205,7 +210,8 @@ def several_pairs(args: argparse.Namespace) -> None:
             counts[TASK_NAMES[t]] += 1
     print_means(f"\nseveral example pairs ({args.episodes} x {len(TASK_NAMES)} episodes, "
                 f"4 pairs each, evaluation seed index 500; rows without 'pipeline': "
-                f"probabilities averaged)", {n: sums[n] for n in names}, counts)
+                f"probabilities averaged; rows without 'detail': as decoded)",
+                {n: sums[n] for n in names}, counts)
 
 
 def cost(args: argparse.Namespace) -> None:

@@ -70,10 +70,9 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
         index += 1
         seen = model.reconstruct_region(episodes.canvas, rows, cols)
         example_in, example_out = episodes.examples_in[:, 0], episodes.examples_out[:, 0]
-        weights = {s: transfer_weight(pointwise_fit(example_in, example_out, *s))
-                   for s in settings}
-        fit = pointwise_fit(example_in, example_out, *settings[0])
-        for tid, value in zip(episodes.task_ids.tolist(), fit.tolist()):
+        example_fits = {s: pointwise_fit(example_in, example_out, *s) for s in settings}
+        weights = {s: transfer_weight(fit) for s, fit in example_fits.items()}
+        for tid, value in zip(episodes.task_ids.tolist(), example_fits[settings[0]].tolist()):
             fits[TASK_NAMES[tid]] += value
         for views in (1, 4):
             raw = predict_answers(model, episodes, views, detail_transfer=False)

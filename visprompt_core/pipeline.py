@@ -386,7 +386,7 @@ class VisualPrompter:
                                     owners, len(jobs))
         wanted = [i for i, job in enumerate(jobs)
                   if (self.detail_transfer if job.detail is None else job.detail)]
-        if not wanted:
+        if not wanted or self.model.model_config.detail_radius is None:  # nothing to do
             return combined
         upright = canvases[[owners.index(i) for i in wanted]]  # each prompt's first canvas
         with cpu_threads(self.threads):

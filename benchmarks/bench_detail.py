@@ -5,11 +5,13 @@
 Quality: held-out synthetic episodes (evaluation seed index --seed-index on), the same
 for every row. Answers of 1 canvas (the default path) and of 4 views (the pipeline's
 ensemble), each as decoded and with the query's detail carried in
-(``visprompt_core.detail``) at every (radius, eps) of --settings, weighted by the example
-pair's ``pointwise_fit`` as the pipeline does ("gated") and at full weight; mean IoU over
-the mask-like families, mean PSNR (dB) over the image-like ones; then per family (first
-setting, gated), with the "copy the query" and "copy the example output" baselines, and
-the mean ``pointwise_fit`` of each family's example pairs.
+(``visprompt_core.detail``) at every (radius, eps) of --settings: as the pipeline does
+(``transfer_plan``: colours, or colours and contrast for line art), with colours alone
+(the eighth session's recipe), and with colours alone at full weight ("ungated"); mean
+IoU over the mask-like families, mean PSNR (dB) over the image-like ones; then per family
+(first setting), with the "copy the query" and "copy the example output" baselines, and
+the mean ``pointwise_fit`` of each family's example pairs, of colours and of colours and
+contrast.
 
 Cost: ``VisualPrompter.prompt`` (PIL in -> PIL out, 512x512 images, one example pair
 that inverts, so the transfer runs at full weight; a pair that moves pixels skips it),
@@ -34,7 +36,12 @@ from PIL import Image, ImageOps
 from visprompt_core import canvas as cv
 from visprompt_core.data.episodes import episode_seed, generate_batch
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
-from visprompt_core.detail import pointwise_fit, transfer_detail, transfer_weight
+from visprompt_core.detail import (
+    pointwise_fit,
+    transfer_detail,
+    transfer_plan,
+    transfer_weight,
+)
 from visprompt_core.evaluation import predict_answers
 from visprompt_core.pipeline import VisualPrompter, load_model
 
@@ -48,18 +55,25 @@ def parse_settings(text: str) -> list[tuple[int, float]]:
     return settings
 
 
+Variant = tuple[int, tuple[int, float] | None, str]
+# How a setting's transfer is weighted: as the pipeline does (colours, or colours and
+# contrast for line art: ``transfer_plan``), colours alone (the eighth session's recipe),
+# colours alone at full weight.
+MODES = ("recipe", "colours only", "ungated")
+
+
 @torch.inference_mode()
 def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
     model = prompter.model
     settings = parse_settings(args.settings)
-    names: list[tuple[int, tuple[int, float] | None, bool]] = []
+    names: list[Variant] = []
     for views in (1, 4):
-        names.append((views, None, True))
-        names += [(views, s, gated) for s in settings for gated in (True, False)]
+        names.append((views, None, "recipe"))
+        names += [(views, s, mode) for s in settings for mode in MODES]
     sums = {n: dict.fromkeys(TASK_NAMES, 0.0) for n in names}
     baselines = {b: dict.fromkeys(TASK_NAMES, 0.0) for b in ("copy query", "copy example")}
     counts = dict.fromkeys(TASK_NAMES, 0)
-    fits = dict.fromkeys(TASK_NAMES, 0.0)
+    fits = {kind: dict.fromkeys(TASK_NAMES, 0.0) for kind in ("colours", "contrast")}
     layout = cv.LAYOUT_2X2
     rows, cols = layout.query.slices()
     total, done, index = args.episodes * len(TASK_NAMES), 0, args.seed_index
@@ -70,18 +84,27 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
         index += 1
         seen = model.reconstruct_region(episodes.canvas, rows, cols)
         example_in, example_out = episodes.examples_in[:, 0], episodes.examples_out[:, 0]
-        example_fits = {s: pointwise_fit(example_in, example_out, *s) for s in settings}
-        weights = {s: transfer_weight(fit) for s, fit in example_fits.items()}
-        for tid, value in zip(episodes.task_ids.tolist(), example_fits[settings[0]].tolist()):
-            fits[TASK_NAMES[tid]] += value
+        plans = {s: transfer_plan(example_in, example_out, *s) for s in settings}
+        colour_weights = {s: transfer_weight(pointwise_fit(example_in, example_out, *s))
+                          for s in settings}
+        for kind, contrast in (("colours", False), ("contrast", True)):
+            fit = pointwise_fit(example_in, example_out, *settings[0], contrast=contrast)
+            for tid, value in zip(episodes.task_ids.tolist(), fit.tolist()):
+                fits[kind][TASK_NAMES[tid]] += value
         for views in (1, 4):
             raw = predict_answers(model, episodes, views, detail_transfer=False)
-            add_scores(sums[(views, None, True)], raw, episodes)
+            add_scores(sums[(views, None, "recipe")], raw, episodes)
             for setting in settings:
-                for gated in (True, False):
-                    weight = weights[setting] if gated else None
+                weight, contrast = plans[setting]
+                recipe = torch.where(
+                    contrast.view(-1, 1, 1, 1),
+                    transfer_detail(raw, seen, episodes.query, *setting, weight, True),
+                    transfer_detail(raw, seen, episodes.query, *setting, weight))
+                add_scores(sums[(views, setting, "recipe")], recipe, episodes)
+                for mode, weight in (("colours only", colour_weights[setting]),
+                                     ("ungated", None)):
                     refined = transfer_detail(raw, seen, episodes.query, *setting, weight)
-                    add_scores(sums[(views, setting, gated)], refined, episodes)
+                    add_scores(sums[(views, setting, mode)], refined, episodes)
         add_scores(baselines["copy query"], episodes.query, episodes)
         add_scores(baselines["copy example"], episodes.examples_out[:, 0], episodes)
         for tid in episodes.task_ids.tolist():
@@ -91,30 +114,34 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
           f"index {args.seed_index} on, model {args.model} "
           f"({time.perf_counter() - start:.0f} s)")
 
-    def label(name: tuple[int, tuple[int, float] | None, bool]) -> str:
-        views, setting, gated = name
+    def label(name: Variant) -> str:
+        views, setting, mode = name
         head = "1 canvas" if views == 1 else f"{views} views"
         if setting is None:
             return f"{head}, as decoded"
-        return f"{head} + detail r{setting[0]} eps {setting[1]:g}" + \
-            ("" if gated else ", ungated")
+        tail = "" if mode == "recipe" else f", {mode}"
+        return f"{head} + detail r{setting[0]} eps {setting[1]:g}{tail}"
 
     per = {label(n): {t: sums[n][t] / counts[t] for t in TASK_NAMES} for n in names}
     per.update({b: {t: s[t] / counts[t] for t in TASK_NAMES} for b, s in baselines.items()})
-    print(f"{'variant':<44} {'mean IoU (mask)':>16} {'mean PSNR (image)':>18}")
+    print(f"{'variant':<52} {'mean IoU (mask)':>16} {'mean PSNR (image)':>18}")
     for name, values in per.items():
         mean_iou, mean_psnr = means(values)
-        print(f"{name:<44} {mean_iou:>16.3f} {mean_psnr:>18.2f}")
-    columns = [label((1, None, True)), label((1, settings[0], True)),
-               label((4, None, True)), label((4, settings[0], True)), "copy query",
-               "copy example"]
-    print(f"\nper family (detail r{settings[0][0]} eps {settings[0][1]:g}):")
-    print(f"{'family':<18} {'metric':<5} {'1 canvas':>9} {'+detail':>8} {'4 views':>8} "
-          f"{'+detail':>8} {'copy q':>7} {'copy ex':>8} {'fit':>6}")
+        print(f"{name:<52} {mean_iou:>16.3f} {mean_psnr:>18.2f}")
+    first = settings[0]
+    columns = [label((1, None, "recipe")), label((1, first, "colours only")),
+               label((1, first, "recipe")), label((4, None, "recipe")),
+               label((4, first, "recipe")), "copy query", "copy example"]
+    print(f"\nper family (detail r{first[0]} eps {first[1]:g}; fit: the example pairs' "
+          f"pointwise_fit, of colours and of colours + contrast):")
+    print(f"{'family':<18} {'metric':<5} {'1 canvas':>9} {'colours':>8} {'+detail':>8} "
+          f"{'4 views':>8} {'+detail':>8} {'copy q':>7} {'copy ex':>8} {'fit':>5} "
+          f"{'+contr':>6}")
     for task in TASK_NAMES:
         metric = "IoU" if TASKS[task].kind == "mask" else "PSNR"
         values = " ".join(f"{per[c][task]:>8.3f}" for c in columns)
-        print(f"{task:<18} {metric:<5} {values} {fits[task] / counts[task]:>6.2f}")
+        print(f"{task:<18} {metric:<5} {values} {fits['colours'][task] / counts[task]:>5.2f} "
+              f"{fits['contrast'][task] / counts[task]:>6.2f}")
 
 
 def cost(prompter: VisualPrompter, args: argparse.Namespace) -> None:

@@ -21,12 +21,20 @@ rotations) the windows still find chance colour relations and would carry the qu
 detail to the wrong place, so the transfer is weighted by how well the example pair
 itself is a local colour map (``pointwise_fit``, ``transfer_weight``): the pairs of
 flips, rotations, line art and boxes fit poorly and their answers stay as decoded.
+
+Line art is not a colour map: a line is drawn where the colours *change*. So the fit is
+tried a second time with one more input channel, the local contrast (``local_contrast``,
+the largest colour range over a 4x4 window). Where that explains the example pair
+clearly better than colours alone (by ``CONTRAST_GAIN_LOW`` to ``CONTRAST_GAIN_HIGH``) and
+colours alone do not (their weight is 0), the transfer runs on both: the query's contrast
+draws its lines where the decoded answer only hints at them (``transfer_plan``).
 Measured in docs/quality.md (section 0, "Query detail transfer").
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from visprompt_core.canvas import Box, Layout
 from visprompt_core.model import MAEVQGAN
@@ -35,6 +43,13 @@ from visprompt_core.model import MAEVQGAN
 # (``pointwise_fit``): none below GATE_LOW, all above GATE_HIGH (measured in
 # docs/quality.md: flips, rotations, edges and boxes fit 0.1-0.3, colour tasks 0.9-1).
 GATE_LOW, GATE_HIGH = 0.5, 0.7
+# The contrast channel is used where it raises the example pair's fit by this much (none
+# below LOW, all above HIGH) and the colours alone get no weight (measured in
+# docs/quality.md: line art gains 0.6-0.8, every other family at most 0.1).
+CONTRAST_GAIN_LOW, CONTRAST_GAIN_HIGH = 0.1, 0.3
+# The window of ``local_contrast``: its 3-px bands straddle every colour change, as wide as
+# the synthetic line art (docs/model_card.md); thinner or wider lines fit less well.
+CONTRAST_WINDOW = 4
 
 
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -54,24 +69,41 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     return (total / count).to(x.dtype)
 
 
+def local_contrast(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, 1, H, W): around every pixel, the largest range (max - min) of
+    a channel over a ``CONTRAST_WINDOW`` square window (edges repeated): high in a band
+    along every colour change, 0 inside flat regions."""
+    k = CONTRAST_WINDOW
+    padded = F.pad(x.float(), (k // 2, (k - 1) // 2, k // 2, (k - 1) // 2), mode="replicate")
+    largest = F.max_pool2d(padded, k, stride=1)
+    smallest = -F.max_pool2d(-padded, k, stride=1)
+    return (largest - smallest).amax(1, keepdim=True)
+
+
+def with_contrast(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) colours -> (B, 4, H, W): the colours and their ``local_contrast``."""
+    return torch.cat([x.float(), local_contrast(x)], 1)
+
+
 def _window_fits(x: torch.Tensor, y: torch.Tensor, radius: int, eps: float
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Around every pixel, the ridge-regularised affine colour map from ``x`` to ``y``
-    (B, 3, H, W) in the window of ``radius``: (gains (B, H, W, 3 in, 3 out), the in-out
+    """Around every pixel, the ridge-regularised affine map from ``x`` (B, I, H, W) to
+    ``y`` (B, O, H, W) in the window of ``radius``: (gains (B, H, W, I, O), the in-out
     covariances of the same shape, ``y``'s variance summed over channels (B, H, W))."""
-    b, c, h, w = x.shape
+    b, _, h, w = x.shape
     x, y = x.float(), y.float()
     mean_x, mean_y = box_mean(x, radius), box_mean(y, radius)
 
     def covariance(u: torch.Tensor, mean_u: torch.Tensor, v: torch.Tensor,
                    mean_v: torch.Tensor) -> torch.Tensor:
+        cu, cv = u.shape[1], v.shape[1]
         outer = box_mean((u[:, :, None] * v[:, None]).flatten(1, 2), radius)
-        return (outer.view(b, c, c, h, w) - mean_u[:, :, None] * mean_v[:, None]
+        return (outer.view(b, cu, cv, h, w) - mean_u[:, :, None] * mean_v[:, None]
                 ).permute(0, 3, 4, 1, 2)
 
     var = covariance(x, mean_x, x, mean_x)
     cross = covariance(x, mean_x, y, mean_y)
-    ridge = eps * torch.eye(c, dtype=var.dtype, device=var.device)
+    ridge = eps * torch.eye(x.shape[1], dtype=var.dtype, device=var.device)
     gains = torch.linalg.solve(var + ridge, cross)
     spread = (box_mean(y * y, radius) - mean_y * mean_y).sum(1)
     return gains, cross, spread
@@ -79,22 +111,26 @@ def _window_fits(x: torch.Tensor, y: torch.Tensor, radius: int, eps: float
 
 def colour_gains(seen: torch.Tensor, answer: torch.Tensor, radius: int, eps: float
                  ) -> torch.Tensor:
-    """(B, 3, 3, H, W): around every pixel, the ridge-regularised 3x3 gains of the affine
-    map that best takes ``seen``'s colours (B, 3, H, W) to ``answer``'s in a window of
-    ``radius``, averaged over the windows that cover the pixel. Index [b, i, j]: how much
-    input channel i moves output channel j."""
-    b, c, h, w = seen.shape
+    """(B, I, O, H, W): around every pixel, the ridge-regularised gains of the affine map
+    that best takes ``seen``'s channels (B, I, H, W) to ``answer``'s (B, O, H, W) in a
+    window of ``radius``, averaged over the windows that cover the pixel. Index
+    [b, i, j]: how much input channel i moves output channel j."""
+    b, ci, h, w = seen.shape
+    co = answer.shape[1]
     gains = _window_fits(seen, answer, radius, eps)[0]
-    gains = box_mean(gains.permute(0, 3, 4, 1, 2).reshape(b, c * c, h, w), radius)
-    return gains.view(b, c, c, h, w)
+    gains = box_mean(gains.permute(0, 3, 4, 1, 2).reshape(b, ci * co, h, w), radius)
+    return gains.view(b, ci, co, h, w)
 
 
 def pointwise_fit(example_in: torch.Tensor, example_out: torch.Tensor, radius: int,
-                  eps: float) -> torch.Tensor:
+                  eps: float, contrast: bool = False) -> torch.Tensor:
     """(B,) how much of the example output's local variance an affine colour map of the
     example input explains in windows of ``radius`` (an R^2, 0..1): near 1 where the
     task acts on colours in place, low where it moves pixels (flips, rotations) or
-    draws what the colours do not show (edges, boxes)."""
+    draws what the colours do not show (edges, boxes). ``contrast``: the input's
+    ``local_contrast`` is a fourth channel of the map (line art then fits well)."""
+    if contrast:
+        example_in = with_contrast(example_in)
     gains, cross, spread = _window_fits(example_in, example_out, radius, eps)
     explained = (gains * cross).sum((-2, -1))
     return (explained.sum((1, 2)) / spread.sum((1, 2)).clamp(min=1e-8)).clamp(0, 1)
@@ -106,17 +142,34 @@ def transfer_weight(fit: torch.Tensor) -> torch.Tensor:
     return ((fit - GATE_LOW) / (GATE_HIGH - GATE_LOW)).clamp(0, 1)
 
 
+def transfer_plan(example_in: torch.Tensor, example_out: torch.Tensor, radius: int,
+                  eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """For example pairs (B, 3, H, W): ((B,) how much detail to transfer, (B,) bool
+    whether through the contrast channel). Colours alone where they fit
+    (``transfer_weight``); else colours and contrast as much as the contrast raises the
+    fit (module doc)."""
+    colour_fit = pointwise_fit(example_in, example_out, radius, eps)
+    colour = transfer_weight(colour_fit)
+    gain = pointwise_fit(example_in, example_out, radius, eps, contrast=True) - colour_fit
+    lines = ((gain - CONTRAST_GAIN_LOW) / (CONTRAST_GAIN_HIGH - CONTRAST_GAIN_LOW)).clamp(0, 1)
+    contrast = (colour == 0) & (lines > 0)
+    return torch.where(contrast, lines, colour), contrast
+
+
 def transfer_detail(answer: torch.Tensor, seen: torch.Tensor, query: torch.Tensor,
-                    radius: int, eps: float, weight: torch.Tensor | None = None
-                    ) -> torch.Tensor:
+                    radius: int, eps: float, weight: torch.Tensor | None = None,
+                    contrast: bool = False) -> torch.Tensor:
     """The answer cells (B, 3, H, W) in [0, 1] with the query's detail carried in: the
     query (B, 3, H, W), what the tokenizer made of it (``seen``), module doc; ``weight``
-    (B,) scales the transferred detail (None: 1)."""
+    (B,) scales the transferred detail (None: 1); ``contrast``: the map also reads the
+    ``local_contrast`` of ``seen`` and carries the query's."""
     if not answer.shape == seen.shape == query.shape or answer.dim() != 4:
         raise ValueError(f"answer, seen and query must be equal (B, 3, H, W) tensors, got "
                          f"{tuple(answer.shape)}, {tuple(seen.shape)}, {tuple(query.shape)}")
     if eps <= 0:
         raise ValueError(f"eps must be > 0, got {eps}")
+    if contrast:
+        seen, query = with_contrast(seen), with_contrast(query)
     gains = colour_gains(seen, answer, radius, eps)
     residual = query.float() - seen.float()
     moved = (gains * residual[:, :, None]).sum(1)
@@ -130,24 +183,28 @@ def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tenso
     """``answers`` (B, 3, h, w) to the prompts on ``canvases`` (B, 3, S, S, in ``layout``)
     with their query's detail carried in by the model's recipe
     (``ModelConfig.detail_radius`` / ``detail_eps``), as much as the canvas's first
-    example pair is a local colour map (``pointwise_fit``, ``transfer_weight``);
-    unchanged where the radius is None. float32."""
+    example pair is a local map of colours, or of colours and contrast
+    (``transfer_plan``); unchanged where the radius is None. float32."""
     config = model.model_config
     answers = answers.float()
     if config.detail_radius is None:
         return answers
     radius, eps = config.detail_radius, config.detail_eps
     box_in, box_out = layout.pairs[0]
-    fit = pointwise_fit(_cell(canvases, box_in), _cell(canvases, box_out), radius, eps)
-    weight = transfer_weight(fit)
-    some = weight > 0
-    if not bool(some.any()):
+    weight, contrast = transfer_plan(_cell(canvases, box_in), _cell(canvases, box_out),
+                                     radius, eps)
+    picked = (weight > 0).nonzero().flatten()
+    if not len(picked):
         return answers
-    picked = canvases[some]
-    seen = model.reconstruct_region(picked, *layout.query.slices())
+    seen = model.reconstruct_region(canvases[picked], *layout.query.slices())
+    query = _cell(canvases[picked], layout.query)
     out = answers.clone()
-    out[some] = transfer_detail(answers[some], seen, _cell(picked, layout.query), radius, eps,
-                                weight[some])
+    for lines in (False, True):
+        part = contrast[picked] == lines
+        if bool(part.any()):
+            rows = picked[part]
+            out[rows] = transfer_detail(answers[rows], seen[part], query[part], radius, eps,
+                                        weight[rows], contrast=lines)
     return out
 
 

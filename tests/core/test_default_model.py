@@ -47,9 +47,9 @@ def test_default_model_beats_copy_baselines_on_held_out_episodes(
 def test_default_detail_transfer_helps_colour_tasks_and_spares_flips(
     default_model: VisualPrompter,
 ) -> None:
-    """The shipped recipe's query detail transfer: clearly better masks and colour
-    changes than the answers as decoded; flipped answers untouched (their example pairs
-    are no local colour map)."""
+    """The shipped recipe's query detail transfer: clearly better masks, line art and
+    colour changes than the answers as decoded; flipped answers untouched (their example
+    pairs are no local colour map)."""
     import torch
 
     from visprompt_core.data.episodes import episode_seed, generate_batch
@@ -63,8 +63,11 @@ def test_default_detail_transfer_helps_colour_tasks_and_spares_flips(
         images = generate_batch(16, episode_seed("eval", 621),
                                 tasks=["invert", "greyscale", "remove_background"])
         flips = generate_batch(8, episode_seed("eval", 622), tasks=["hflip", "vflip"])
+        lines = generate_batch(16, episode_seed("eval", 623), tasks=["edges"])
         scores = {}
         for detail in (False, True):
+            answer = predict_answers(model, lines, detail_transfer=detail)
+            scores[("lines", detail)] = float(iou(answer, lines.answer, dark_fg=True).mean())
             answer = predict_answers(model, masks, detail_transfer=detail)
             scores[("iou", detail)] = float(iou(answer, masks.answer).mean())
             answer = predict_answers(model, images, detail_transfer=detail)
@@ -72,6 +75,7 @@ def test_default_detail_transfer_helps_colour_tasks_and_spares_flips(
         flipped = predict_answers(model, flips)
         as_decoded = predict_answers(model, flips, detail_transfer=False)
     assert scores[("iou", True)] > scores[("iou", False)] + 0.08, scores
+    assert scores[("lines", True)] > scores[("lines", False)] + 0.1, scores
     assert scores[("psnr", True)] > scores[("psnr", False)] + 1.5, scores
     assert torch.equal(flipped, as_decoded)
 

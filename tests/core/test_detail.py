@@ -12,15 +12,19 @@ import torch.nn.functional as F
 from PIL import Image
 
 from visprompt_core import canvas as cv
+from visprompt_core.data import ops
 from visprompt_core.data.episodes import episode_seed, generate_batch
-from visprompt_core.data.metrics import psnr
+from visprompt_core.data.metrics import iou, psnr
 from visprompt_core.detail import (
+    CONTRAST_WINDOW,
     GATE_HIGH,
     GATE_LOW,
     box_mean,
+    local_contrast,
     pointwise_fit,
     refine_answers,
     transfer_detail,
+    transfer_plan,
     transfer_weight,
 )
 from visprompt_core.errors import InputError
@@ -121,6 +125,61 @@ def test_mask_edges_follow_the_query() -> None:
     assert after > before + 10.0, (before, after)
 
 
+def test_local_contrast_is_a_band_along_colour_changes() -> None:
+    x = torch.full((1, 3, 12, 16), 0.25)
+    assert torch.equal(local_contrast(x), torch.zeros(1, 1, 12, 16))  # flat: none
+    x[:, 1, :, 7:] = 0.75  # a step between columns 6 and 7, in green only
+    contrast = local_contrast(x)[0, 0]
+    band = (contrast > 0).any(0).nonzero().flatten().tolist()
+    assert len(band) == CONTRAST_WINDOW - 1 and band[0] <= 6 < 7 <= band[-1], band
+    assert torch.allclose(contrast[:, band], torch.full((12, len(band)), 0.5))
+
+
+def shapes_scene(seed: int, size: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, 3, size, size) discs of random colours on a textured ground, and their line
+    art: 3-px black boundaries on white (as the synthetic ``edges`` family draws them)."""
+    gen = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    label = torch.full((size, size), -1)
+    image = texture(seed, size)[0].clone()
+    for index in range(4):
+        cy, cx = (torch.rand(2, generator=gen) * (size - 30) + 15).tolist()
+        radius = float(torch.rand(1, generator=gen)) * 10 + 8
+        inside = (yy - cy) ** 2 + (xx - cx) ** 2 < radius ** 2
+        label[inside] = index
+        image[:, inside] = torch.rand(3, 1, generator=gen)
+    lines = ops.mask_to_image(ops.boundary_lines(label[None]), dark=True)
+    return image[None], lines.float()
+
+
+def test_line_art_comes_back_through_the_contrast_channel() -> None:
+    """Faint, soft line art (as a lossy tokenizer draws it) of a detail-less query:
+    carried through colours and contrast, its lines come out dark on the query's
+    boundaries; colours alone cannot draw them."""
+    for seed in range(3):
+        query, truth = shapes_scene(seed)
+        seen = blurred(query)
+        answer = 1 - 0.6 * (1 - blurred(truth))  # the lines mostly lighter than mid-grey
+        lines = transfer_detail(answer, seen, query, radius=12, eps=3e-4, contrast=True)
+        colours = transfer_detail(answer, seen, query, radius=12, eps=3e-4)
+        scores = [float(iou(x, truth, dark_fg=True)) for x in (answer, lines, colours)]
+        assert scores[0] < 0.3 and scores[1] > 0.9 and scores[2] < 0.3, scores
+
+
+def test_the_plan_sends_line_art_through_the_contrast_channel() -> None:
+    scenes = [shapes_scene(seed) for seed in range(4)]
+    images = torch.cat([image for image, _ in scenes])
+    lines = torch.cat([art for _, art in scenes])
+    weight, contrast = transfer_plan(images, lines, 12, 3e-4)
+    assert torch.equal(weight, torch.ones(4)) and bool(contrast.all()), (weight, contrast)
+    weight, contrast = transfer_plan(images, 1 - images, 12, 3e-4)  # colours fit
+    assert torch.equal(weight, torch.ones(4)) and not bool(contrast.any())
+    weight, contrast = transfer_plan(images, images.flip(-1), 12, 3e-4)  # neither does
+    assert torch.equal(weight, torch.zeros(4)) and not bool(contrast.any())
+    assert bool((pointwise_fit(images, lines, 12, 3e-4, contrast=True) >
+                 pointwise_fit(images, lines, 12, 3e-4) + 0.3).all())
+
+
 def test_transfer_checks_its_input() -> None:
     x = torch.rand(1, 3, 8, 8)
     with pytest.raises(ValueError, match="equal"):
@@ -148,8 +207,8 @@ def with_detail(model: MAEVQGAN, radius: int | None) -> MAEVQGAN:
 
 
 def test_the_recipe_decides_and_the_pipeline_follows(tiny_model: MAEVQGAN) -> None:
-    episodes = generate_batch(3, episode_seed("eval", 7), tasks=["invert", "greyscale",
-                                                                 "hflip"])
+    episodes = generate_batch(4, episode_seed("eval", 7), tasks=["invert", "greyscale",
+                                                                 "hflip", "edges"])
     try:
         with torch.inference_mode():
             raw = predict_answers(with_detail(tiny_model, None), episodes)
@@ -160,10 +219,16 @@ def test_the_recipe_decides_and_the_pipeline_follows(tiny_model: MAEVQGAN) -> No
             seen = tiny_model.reconstruct_region(episodes.canvas,
                                                  *cv.LAYOUT_2X2.query.slices())
             eps = tiny_model.model_config.detail_eps
-            fit = pointwise_fit(episodes.examples_in[:, 0], episodes.examples_out[:, 0], 6, eps)
-            weight = transfer_weight(fit)
-            assert weight.tolist()[:2] == [1.0, 1.0] and weight[2] < 1  # hflip: less
+            weight, contrast = transfer_plan(episodes.examples_in[:, 0],
+                                             episodes.examples_out[:, 0], 6, eps)
+            task = {name: i for i, name in enumerate(episodes.names)}
+            assert weight[task["invert"]] == weight[task["greyscale"]] == 1.0
+            assert weight[task["hflip"]] < 1  # less, if any
+            assert contrast.tolist() == [name == "edges" for name in episodes.names]
             expected = transfer_detail(raw, seen, episodes.query, 6, eps, weight)
+            lines = slice(task["edges"], task["edges"] + 1)
+            expected[lines] = transfer_detail(raw[lines], seen[lines], episodes.query[lines],
+                                              6, eps, weight[lines], contrast=True)
             torch.testing.assert_close(refined, expected)
             assert torch.equal(refine_answers(tiny_model, episodes.canvas, raw,
                                               cv.LAYOUT_2X2), refined)

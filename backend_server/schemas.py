@@ -74,7 +74,8 @@ class PromptOptions(_Strict):
     detail: bool | None = Field(
         default=None,
         description="carry the query's fine detail into the answer where the model's recipe "
-        "has it (the default model: answers whose example pair recolours in place); false = "
+        "has it (the default model: answers whose example pair recolours in place or draws "
+        "line art); false = "
         "the answer exactly as decoded; null = on",
     )
 

@@ -51,7 +51,8 @@ def detail_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-detail", action="store_true",
                         help="answers exactly as decoded: no query detail transfer (the "
                              "default model carries the query's detail into answers whose "
-                             "example pair recolours in place; docs/quality.md)")
+                             "example pair recolours in place or draws line art; "
+                             "docs/quality.md)")
 
 
 # ------------------------------------------------------------------------ commands

@@ -194,7 +194,8 @@ class PromptPanel(QWidget):
         self.detail = QCheckBox("Keep the query's detail")
         self.detail.setToolTip(
             "Carry the query's texture and crisp edges into answers whose example pair "
-            "recolours in place (masks, colour changes); off: the model's answer as decoded"
+            "recolours in place (masks, colour changes) or draws line art; off: the "
+            "model's answer as decoded"
         )
         self.detail.toggled.connect(self.store_choices)
         form.addRow("", self.detail)

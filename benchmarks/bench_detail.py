@@ -187,6 +187,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     prompter = load_model(args.model, device="cpu", dtype="fp32")
     radius, eps = parse_settings(args.settings)[0]
     config = prompter.model.model_config

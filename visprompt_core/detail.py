@@ -45,7 +45,7 @@ from visprompt_core.model import MAEVQGAN
 GATE_LOW, GATE_HIGH = 0.5, 0.7
 # The contrast channel is used where it raises the example pair's fit by this much (none
 # below LOW, all above HIGH) and the colours alone get no weight (measured in
-# docs/quality.md: line art gains 0.6-0.8, every other family at most 0.1).
+# docs/quality.md: line art gains about 0.75, every other family at most 0.05).
 CONTRAST_GAIN_LOW, CONTRAST_GAIN_HIGH = 0.1, 0.3
 # The window of ``local_contrast``: its 3-px bands straddle every colour change, as wide as
 # the synthetic line art (docs/model_card.md); thinner or wider lines fit less well.

@@ -50,6 +50,9 @@ CONTRAST_GAIN_LOW, CONTRAST_GAIN_HIGH = 0.1, 0.3
 # The window of ``local_contrast``: its 3-px bands straddle every colour change, as wide as
 # the synthetic line art (docs/model_card.md); thinner or wider lines fit less well.
 CONTRAST_WINDOW = 4
+# The contrast channel's weight against the colours in the fits: x4, so its ridge is 1/16
+# of theirs (measured in docs/quality.md: line art gains up to x4, little beyond).
+CONTRAST_SCALE = 4.0
 
 
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -81,8 +84,9 @@ def local_contrast(x: torch.Tensor) -> torch.Tensor:
 
 
 def with_contrast(x: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) colours -> (B, 4, H, W): the colours and their ``local_contrast``."""
-    return torch.cat([x.float(), local_contrast(x)], 1)
+    """(B, 3, H, W) colours -> (B, 4, H, W): the colours and their ``local_contrast``
+    times ``CONTRAST_SCALE``."""
+    return torch.cat([x.float(), CONTRAST_SCALE * local_contrast(x)], 1)
 
 
 def _window_fits(x: torch.Tensor, y: torch.Tensor, radius: int, eps: float

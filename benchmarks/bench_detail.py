@@ -37,6 +37,8 @@ from visprompt_core import canvas as cv
 from visprompt_core.data.episodes import episode_seed, generate_batch
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
 from visprompt_core.detail import (
+    CONTRAST_EPS,
+    CONTRAST_RADIUS,
     pointwise_fit,
     transfer_detail,
     transfer_plan,
@@ -98,7 +100,8 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
                 weight, contrast = plans[setting]
                 recipe = torch.where(
                     contrast.view(-1, 1, 1, 1),
-                    transfer_detail(raw, seen, episodes.query, *setting, weight, True),
+                    transfer_detail(raw, seen, episodes.query, CONTRAST_RADIUS, CONTRAST_EPS,
+                                    weight, True),
                     transfer_detail(raw, seen, episodes.query, *setting, weight))
                 add_scores(sums[(views, setting, "recipe")], recipe, episodes)
                 for mode, weight in (("colours only", colour_weights[setting]),

@@ -16,6 +16,8 @@ from visprompt_core.data import ops
 from visprompt_core.data.episodes import episode_seed, generate_batch
 from visprompt_core.data.metrics import iou, psnr
 from visprompt_core.detail import (
+    CONTRAST_EPS,
+    CONTRAST_RADIUS,
     CONTRAST_WINDOW,
     GATE_HIGH,
     GATE_LOW,
@@ -228,22 +230,24 @@ def test_the_recipe_decides_and_the_pipeline_follows(tiny_model: MAEVQGAN) -> No
             expected = transfer_detail(raw, seen, episodes.query, 6, eps, weight)
             lines = slice(task["edges"], task["edges"] + 1)
             expected[lines] = transfer_detail(raw[lines], seen[lines], episodes.query[lines],
-                                              6, eps, weight[lines], contrast=True)
+                                              CONTRAST_RADIUS, CONTRAST_EPS, weight[lines],
+                                              contrast=True)
             torch.testing.assert_close(refined, expected)
             assert torch.equal(refine_answers(tiny_model, episodes.canvas, raw,
                                               cv.LAYOUT_2X2), refined)
         prompter = VisualPrompter(tiny_model, device="cpu")
         assert prompter.info()["detail_transfer"] is True
         pil = cv.tensor_to_pil
-        pair = (pil(episodes.examples_in[0, 0]), pil(episodes.examples_out[0, 0]))
-        request = PromptRequest([pair], pil(episodes.query[0]), answer_size=(111, 111),
+        i = task["invert"]
+        pair = (pil(episodes.examples_in[i, 0]), pil(episodes.examples_out[i, 0]))
+        request = PromptRequest([pair], pil(episodes.query[i]), answer_size=(111, 111),
                                 upscale="bicubic")
         on = cv.pil_to_tensor(prompter.prompt_batch([request])[0])
-        assert float((on - refined[0]).abs().mean()) < 0.01  # 8-bit images in the pipeline
+        assert float((on - refined[i]).abs().mean()) < 0.01  # 8-bit images in the pipeline
         prompter.detail_transfer = False
         assert prompter.info()["detail_transfer"] is False
         off = cv.pil_to_tensor(prompter.prompt_batch([request])[0])
-        assert float((off - raw[0]).abs().mean()) < 0.01
+        assert float((off - raw[i]).abs().mean()) < 0.01
         assert float((on - off).abs().mean()) > 0.01
         # A request's own choice wins over the prompter's, either way; tiles keep it.
         asked = cv.pil_to_tensor(prompter.prompt_batch([replace(request, detail=True)])[0])

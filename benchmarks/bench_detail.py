@@ -6,7 +6,8 @@ Quality: held-out synthetic episodes (evaluation seed index --seed-index on), th
 for every row. Answers of 1 canvas (the default path) and of 4 views (the pipeline's
 ensemble), each as decoded and with the query's detail carried in
 (``visprompt_core.detail``) at every (radius, eps) of --settings: as the pipeline does
-(``transfer_plan``: colours, or colours and contrast for line art), with colours alone
+(``transfer_plan``: colours, or colours and contrast for line art, the latter in its own
+windows, ``CONTRAST_RADIUS`` / ``CONTRAST_EPS``), with colours alone
 (the eighth session's recipe), and with colours alone at full weight ("ungated"); mean
 IoU over the mask-like families, mean PSNR (dB) over the image-like ones; then per family
 (first setting), with the "copy the query" and "copy the example output" baselines, and

@@ -158,9 +158,14 @@ def transfer_plan(example_in: torch.Tensor, example_out: torch.Tensor, radius: i
     fit (module doc)."""
     colour_fit = pointwise_fit(example_in, example_out, radius, eps)
     colour = transfer_weight(colour_fit)
-    gain = pointwise_fit(example_in, example_out, radius, eps, contrast=True) - colour_fit
-    lines = ((gain - CONTRAST_GAIN_LOW) / (CONTRAST_GAIN_HIGH - CONTRAST_GAIN_LOW)).clamp(0, 1)
-    contrast = (colour == 0) & (lines > 0)
+    lines = torch.zeros_like(colour)
+    rest = colour == 0  # only these may take the contrast path: fit them alone
+    if bool(rest.any()):
+        gain = pointwise_fit(example_in[rest], example_out[rest], radius, eps,
+                             contrast=True) - colour_fit[rest]
+        lines[rest] = ((gain - CONTRAST_GAIN_LOW) / (CONTRAST_GAIN_HIGH - CONTRAST_GAIN_LOW)
+                       ).clamp(0, 1)
+    contrast = lines > 0
     return torch.where(contrast, lines, colour), contrast
 
 

@@ -20,14 +20,16 @@ an inverted texture comes back inverted. Where the answer shows other pixels (fl
 rotations) the windows still find chance colour relations and would carry the query's
 detail to the wrong place, so the transfer is weighted by how well the example pair
 itself is a local colour map (``pointwise_fit``, ``transfer_weight``): the pairs of
-flips, rotations, line art and boxes fit poorly and their answers stay as decoded.
+flips, rotations, line art and boxes fit poorly, and but for line art (below) their
+answers stay as decoded.
 
 Line art is not a colour map: a line is drawn where the colours *change*. So the fit is
 tried a second time with one more input channel, the local contrast (``local_contrast``,
 the largest colour range over a 4x4 window). Where that explains the example pair
 clearly better than colours alone (by ``CONTRAST_GAIN_LOW`` to ``CONTRAST_GAIN_HIGH``) and
-colours alone do not (their weight is 0), the transfer runs on both: the query's contrast
-draws its lines where the decoded answer only hints at them (``transfer_plan``).
+colours alone do not (their weight is 0), the transfer runs on both, in wider windows
+(``CONTRAST_RADIUS``): the query's contrast draws its lines where the decoded answer only
+hints at them (``transfer_plan``).
 Measured in docs/quality.md (section 0, "Query detail transfer").
 """
 

@@ -38,8 +38,7 @@ from visprompt_core import canvas as cv
 from visprompt_core.data.episodes import episode_seed, generate_batch
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
 from visprompt_core.detail import (
-    CONTRAST_EPS,
-    CONTRAST_RADIUS,
+    follow_plan,
     pointwise_fit,
     transfer_detail,
     transfer_plan,
@@ -99,11 +98,7 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
             add_scores(sums[(views, None, "recipe")], raw, episodes)
             for setting in settings:
                 weight, contrast = plans[setting]
-                recipe = torch.where(
-                    contrast.view(-1, 1, 1, 1),
-                    transfer_detail(raw, seen, episodes.query, CONTRAST_RADIUS, CONTRAST_EPS,
-                                    weight, True),
-                    transfer_detail(raw, seen, episodes.query, *setting, weight))
+                recipe = follow_plan(raw, seen, episodes.query, *setting, weight, contrast)
                 add_scores(sums[(views, setting, "recipe")], recipe, episodes)
                 for mode, weight in (("colours only", colour_weights[setting]),
                                      ("ungated", None)):

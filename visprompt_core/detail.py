@@ -213,14 +213,24 @@ def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tenso
     if not len(picked):
         return answers
     seen = model.reconstruct_region(canvases[picked], *layout.query.slices())
-    query = _cell(canvases[picked], layout.query)
     out = answers.clone()
+    out[picked] = follow_plan(answers[picked], seen, _cell(canvases[picked], layout.query),
+                              radius, eps, weight[picked], contrast[picked])
+    return out
+
+
+def follow_plan(answers: torch.Tensor, seen: torch.Tensor, query: torch.Tensor, radius: int,
+                eps: float, weight: torch.Tensor, contrast: torch.Tensor) -> torch.Tensor:
+    """``answers`` (B, 3, h, w) with the detail carried in as ``transfer_plan`` says
+    (``weight``, ``contrast``: (B,) each): colours in windows of ``radius`` / ``eps``,
+    colours and contrast in ``CONTRAST_RADIUS`` / ``CONTRAST_EPS``; rows of weight 0
+    unchanged. float32."""
+    out = answers.float().clone()
     for lines in (False, True):
-        part = contrast[picked] == lines
-        if bool(part.any()):
-            rows = picked[part]
+        rows = (weight > 0) & (contrast == lines)
+        if bool(rows.any()):
             fit_radius, fit_eps = (CONTRAST_RADIUS, CONTRAST_EPS) if lines else (radius, eps)
-            out[rows] = transfer_detail(answers[rows], seen[part], query[part], fit_radius,
+            out[rows] = transfer_detail(answers[rows], seen[rows], query[rows], fit_radius,
                                         fit_eps, weight[rows], contrast=lines)
     return out
 

@@ -28,7 +28,8 @@ CUDA, calls made of one-canvas prompts replay CUDA graphs (``visprompt_core.grap
 
 Detail: a prompt's (combined) answer cell then gets its query's detail back where the
 model's recipe has it (``ModelConfig.detail_radius``; ``visprompt_core.detail``), as much
-as its first canvas's example pair is a local colour map; ``detail_transfer=False`` (the
+as its first canvas's example pair is a local map of colours (or, for line art, of colours
+and contrast); ``detail_transfer=False`` (the
 prompter) or ``detail=False`` (a request) keeps the answer as decoded.
 
 Pools and full resolution: ``select=k`` narrows a pool of up to 64 pairs to the k whose

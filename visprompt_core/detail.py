@@ -35,10 +35,18 @@ Measured in docs/quality.md (section 0, "Query detail transfer").
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
 from visprompt_core.canvas import Box, Layout
+from visprompt_core.linear_filter import (
+    apply_linear_filter,
+    filter_fit,
+    filter_weight,
+    fit_linear_filter,
+)
 from visprompt_core.model import MAEVQGAN
 
 # How much detail an answer gets follows how well its example pair is a local colour map
@@ -153,12 +161,14 @@ def transfer_weight(fit: torch.Tensor) -> torch.Tensor:
 
 
 def transfer_plan(example_in: torch.Tensor, example_out: torch.Tensor, radius: int,
-                  eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+                  eps: float, colour_fit: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """For example pairs (B, 3, H, W): ((B,) how much detail to transfer, (B,) bool
     whether through the contrast channel). Colours alone where they fit
     (``transfer_weight``); else colours and contrast as much as the contrast raises the
-    fit (module doc)."""
-    colour_fit = pointwise_fit(example_in, example_out, radius, eps)
+    fit (module doc). ``colour_fit``: the pairs' ``pointwise_fit`` where already known."""
+    if colour_fit is None:
+        colour_fit = pointwise_fit(example_in, example_out, radius, eps)
     colour = transfer_weight(colour_fit)
     lines = torch.zeros_like(colour)
     rest = colour == 0  # only these may take the contrast path: fit them alone
@@ -196,26 +206,46 @@ def transfer_detail(answer: torch.Tensor, seen: torch.Tensor, query: torch.Tenso
 def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor,
                    layout: Layout) -> torch.Tensor:
     """``answers`` (B, 3, h, w) to the prompts on ``canvases`` (B, 3, S, S, in ``layout``)
-    with their query's detail carried in by the model's recipe
-    (``ModelConfig.detail_radius`` / ``detail_eps``), as much as the canvas's first
+    refined by the model's recipe (``ModelConfig.detail_radius`` / ``detail_eps``) from
+    the canvas's first example pair and its query (``refine_cells``); unchanged where the
+    radius is None. float32."""
+    config = model.model_config
+    if config.detail_radius is None:
+        return answers.float()
+    box_in, box_out = layout.pairs[0]
+
+    def reconstruct(rows: torch.Tensor) -> torch.Tensor:
+        return model.reconstruct_region(canvases[rows], *layout.query.slices())
+
+    return refine_cells(answers, _cell(canvases, box_in), _cell(canvases, box_out),
+                        _cell(canvases, layout.query), reconstruct, config.detail_radius,
+                        config.detail_eps)
+
+
+def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: torch.Tensor,
+                 query: torch.Tensor, reconstruct: Callable[[torch.Tensor], torch.Tensor],
+                 radius: int, eps: float) -> torch.Tensor:
+    """``answers`` (B, 3, h, w) with their query's detail carried in, as much as the
     example pair is a local map of colours, or of colours and contrast
     (``transfer_plan``; the contrast path in its own windows, ``CONTRAST_RADIUS`` /
-    ``CONTRAST_EPS``); unchanged where the radius is None. float32."""
-    config = model.model_config
-    answers = answers.float()
-    if config.detail_radius is None:
-        return answers
-    radius, eps = config.detail_radius, config.detail_eps
-    box_in, box_out = layout.pairs[0]
-    weight, contrast = transfer_plan(_cell(canvases, box_in), _cell(canvases, box_out),
-                                     radius, eps)
-    picked = (weight > 0).nonzero().flatten()
-    if not len(picked):
-        return answers
-    seen = model.reconstruct_region(canvases[picked], *layout.query.slices())
-    out = answers.clone()
-    out[picked] = follow_plan(answers[picked], seen, _cell(canvases[picked], layout.query),
-                              radius, eps, weight[picked], contrast[picked])
+    ``CONTRAST_EPS``), then blended towards the example pair's linear filter applied to
+    the query as much as that filter explains the pair (``linear_filter.filter_weight``).
+    ``reconstruct(rows)``: the tokenizer's reconstruction of those rows' queries, asked
+    only for the rows that take the detail. float32."""
+    out = answers.float().clone()
+    colour_fit = pointwise_fit(example_in, example_out, radius, eps)
+    weight, contrast = transfer_plan(example_in, example_out, radius, eps, colour_fit)
+    linear = fit_linear_filter(example_in, example_out)
+    takeover = filter_weight(filter_fit(linear, example_in, example_out), colour_fit)
+    picked = ((weight > 0) & (takeover < 1)).nonzero().flatten()
+    if len(picked):
+        out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
+                                  eps, weight[picked], contrast[picked])
+    taken = (takeover > 0).nonzero().flatten()
+    if len(taken):
+        share = takeover[taken].view(-1, 1, 1, 1)
+        filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
+        out[taken] = (1 - share) * out[taken] + share * filtered
     return out
 
 

@@ -31,6 +31,12 @@ from visprompt_core.detail import (
 )
 from visprompt_core.errors import InputError
 from visprompt_core.evaluation import predict_answers
+from visprompt_core.linear_filter import (
+    apply_linear_filter,
+    filter_fit,
+    filter_weight,
+    fit_linear_filter,
+)
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.pipeline import PromptRequest, VisualPrompter
 
@@ -221,8 +227,13 @@ def test_the_recipe_decides_and_the_pipeline_follows(tiny_model: MAEVQGAN) -> No
             seen = tiny_model.reconstruct_region(episodes.canvas,
                                                  *cv.LAYOUT_2X2.query.slices())
             eps = tiny_model.model_config.detail_eps
-            weight, contrast = transfer_plan(episodes.examples_in[:, 0],
-                                             episodes.examples_out[:, 0], 6, eps)
+            example_in, example_out = episodes.examples_in[:, 0], episodes.examples_out[:, 0]
+            weight, contrast = transfer_plan(example_in, example_out, 6, eps)
+            linear = fit_linear_filter(example_in, example_out)
+            takeover = filter_weight(filter_fit(linear, example_in, example_out),
+                                     pointwise_fit(example_in, example_out, 6, eps))
+            # 1 - x is a linear filter: the inversion's answer is the filtered query.
+            assert takeover.tolist() == [float(name == "invert") for name in episodes.names]
             task = {name: i for i, name in enumerate(episodes.names)}
             assert weight[task["invert"]] == weight[task["greyscale"]] == 1.0
             assert weight[task["hflip"]] < 1  # less, if any
@@ -232,7 +243,11 @@ def test_the_recipe_decides_and_the_pipeline_follows(tiny_model: MAEVQGAN) -> No
             expected[lines] = transfer_detail(raw[lines], seen[lines], episodes.query[lines],
                                               CONTRAST_RADIUS, CONTRAST_EPS, weight[lines],
                                               contrast=True)
+            inverted = slice(task["invert"], task["invert"] + 1)
+            expected[inverted] = apply_linear_filter(linear.select(inverted),
+                                                     episodes.query[inverted]).clamp(0, 1)
             torch.testing.assert_close(refined, expected)
+            assert float(psnr(refined[inverted], 1 - episodes.query[inverted])) > 40
             assert torch.equal(refine_answers(tiny_model, episodes.canvas, raw,
                                               cv.LAYOUT_2X2), refined)
         prompter = VisualPrompter(tiny_model, device="cpu")

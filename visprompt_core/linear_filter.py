@@ -1,0 +1,121 @@
+"""The example pair as a linear filter: where one explains it, apply it to the query.
+
+Some tasks an artist shows are linear, shift-invariant filters of the image: a blur, a
+softening, a sharpening, an inversion or a change of brightness and contrast. The model
+answers those in tokens, which cannot be sharper than its tokenizer (a blur's answer then
+loses to the query itself), yet the example pair states the filter exactly. So a
+``(2r+1)^2`` kernel, the same for the three channels, plus an offset per channel, is fitted
+to the example pair by least squares (``fit_linear_filter``: the normal equations built
+from the pair's auto- and cross-correlations, computed by FFT, with a small ridge). Where
+it explains the example output almost entirely (``filter_fit``, an R^2), and better than
+the local colour maps of ``visprompt_core.detail`` do, the answer is that filter applied to
+the query (``filter_weight``). Elsewhere (masks, colour swaps, flips, line art) it fits
+poorly and the answer is untouched.
+Measured in docs/quality.md (section 0, "Linear filters").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+# The kernel's radius: 23x23 taps hold a Gaussian blur up to sigma ~3.5 px at the 111-px
+# answer cell (the synthetic `blur` family's range, docs/model_card.md).
+FILTER_RADIUS = 11
+# The ridge, relative to the example input's energy: keeps the solve stable on flat inputs.
+FILTER_RIDGE = 1e-3
+# How much of the answer the filter takes: none below GATE_LOW of ``filter_fit``, all from
+# GATE_HIGH (measured in docs/quality.md: blur fits 0.99-1, denoise 0.82-0.97, no other
+# family above 0.96, and those only where colour maps fit better still).
+FILTER_GATE_LOW, FILTER_GATE_HIGH = 0.85, 0.95
+# An example output with less variance than this shows no filter (a flat colour).
+FLAT_VARIANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class LinearFilter:
+    """Per prompt: ``kernel`` (B, k, k) applied to every channel as a cross-correlation
+    (``F.conv2d``'s convention) of the input minus ``in_mean`` (B, 3, 1, 1), plus
+    ``out_mean`` (B, 3, 1, 1)."""
+
+    kernel: torch.Tensor
+    in_mean: torch.Tensor
+    out_mean: torch.Tensor
+
+    @property
+    def radius(self) -> int:
+        return self.kernel.shape[-1] // 2
+
+    def select(self, rows: torch.Tensor) -> LinearFilter:
+        return LinearFilter(self.kernel[rows], self.in_mean[rows], self.out_mean[rows])
+
+
+def fit_linear_filter(example_in: torch.Tensor, example_out: torch.Tensor,
+                      radius: int = FILTER_RADIUS, ridge: float = FILTER_RIDGE
+                      ) -> LinearFilter:
+    """The least-squares ``LinearFilter`` of ``radius`` that takes ``example_in`` to
+    ``example_out`` (both (B, 3, H, W)). The normal equations hold the input's
+    autocorrelation at every difference of two taps and the output's cross-correlation
+    with the input at every tap, each summed over the channels and over the image (an
+    FFT of the zero-padded cells, so no wrap-around); ``ridge`` times the input's energy is
+    added to their diagonal."""
+    if example_in.shape != example_out.shape or example_in.dim() != 4:
+        raise ValueError(f"example_in and example_out must be equal (B, C, H, W) tensors, "
+                         f"got {tuple(example_in.shape)} and {tuple(example_out.shape)}")
+    if radius < 0 or ridge <= 0:
+        raise ValueError(f"need radius >= 0 and ridge > 0, got {radius} and {ridge}")
+    b, _, h, w = example_in.shape
+    in_mean = example_in.float().mean((2, 3), keepdim=True)
+    out_mean = example_out.float().mean((2, 3), keepdim=True)
+    x = (example_in.float() - in_mean).double()
+    y = (example_out.float() - out_mean).double()
+    size = (h + 2 * radius, w + 2 * radius)  # lags up to 2r apart stay unwrapped
+    spectrum_x = torch.fft.rfft2(x, s=size)
+    spectrum_y = torch.fft.rfft2(y, s=size)
+    auto = torch.fft.irfft2((spectrum_x.conj() * spectrum_x).sum(1), s=size)
+    cross = torch.fft.irfft2((spectrum_y.conj() * spectrum_x).sum(1), s=size)
+    taps = torch.arange(-radius, radius + 1, device=x.device)
+    dy, dx = (t.flatten() for t in torch.meshgrid(taps, taps, indexing="ij"))
+    normal = auto[:, (dy[None] - dy[:, None]) % size[0], (dx[None] - dx[:, None]) % size[1]]
+    rhs = cross[:, dy % size[0], dx % size[1]]
+    energy = auto[:, 0, 0].clamp(min=1e-12).view(b, 1, 1)
+    eye = torch.eye(len(dy), dtype=normal.dtype, device=normal.device)
+    kernel = torch.linalg.solve(normal + ridge * energy * eye, rhs)
+    k = 2 * radius + 1
+    return LinearFilter(kernel.float().view(b, k, k), in_mean, out_mean)
+
+
+def apply_linear_filter(linear: LinearFilter, images: torch.Tensor) -> torch.Tensor:
+    """``images`` (B, C, H, W) through their prompt's filter (edges mirrored), float32,
+    not clipped."""
+    b, c, h, w = images.shape
+    r = linear.radius
+    if min(h, w) <= r:
+        raise ValueError(f"images of {h}x{w} px are too small for a filter of radius {r}")
+    centred = (images.float() - linear.in_mean).reshape(1, b * c, h, w)
+    padded = F.pad(centred, (r, r, r, r), mode="reflect")
+    weights = linear.kernel.repeat_interleave(c, 0)[:, None]
+    out = F.conv2d(padded, weights, groups=b * c).view(b, c, h, w)
+    return out + linear.out_mean
+
+
+def filter_fit(linear: LinearFilter, example_in: torch.Tensor, example_out: torch.Tensor
+               ) -> torch.Tensor:
+    """(B,) how much of the example output's variance the filter explains (an R^2, 0..1);
+    0 where the output is flat (it shows no filter)."""
+    predicted = apply_linear_filter(linear, example_in)
+    error = ((predicted - example_out.float()) ** 2).sum((1, 2, 3))
+    spread = ((example_out.float() - linear.out_mean) ** 2).sum((1, 2, 3))
+    fit = (1 - error / spread.clamp(min=1e-12)).clamp(0, 1)
+    flat = spread / example_out[0].numel() < FLAT_VARIANCE
+    return torch.where(flat, torch.zeros_like(fit), fit)
+
+
+def filter_weight(fit: torch.Tensor, colour_fit: torch.Tensor) -> torch.Tensor:
+    """(B,) how much of the answer the filter takes: ``filter_fit`` ramped from
+    FILTER_GATE_LOW (0) to FILTER_GATE_HIGH (1), and 0 where the local colour maps
+    (``detail.pointwise_fit``, ``colour_fit``) explain the pair at least as well."""
+    ramp = ((fit - FILTER_GATE_LOW) / (FILTER_GATE_HIGH - FILTER_GATE_LOW)).clamp(0, 1)
+    return torch.where(fit > colour_fit, ramp, torch.zeros_like(ramp))

@@ -6,16 +6,19 @@ Quality: held-out synthetic episodes (evaluation seed index --seed-index on), th
 for every row. Answers of 1 canvas (the default path) and of 4 views (the pipeline's
 ensemble), each as decoded and with the query's detail carried in
 (``visprompt_core.detail``) at every (radius, eps) of --settings: as the pipeline does
-(``transfer_plan``: colours, or colours and contrast for line art, the latter in its own
-windows, ``CONTRAST_RADIUS`` / ``CONTRAST_EPS``), with colours alone
-(the eighth session's recipe), and with colours alone at full weight ("ungated"); mean
-IoU over the mask-like families, mean PSNR (dB) over the image-like ones; then per family
-(first setting), with the "copy the query" and "copy the example output" baselines, and
-the mean ``pointwise_fit`` of each family's example pairs, of colours and of colours and
-contrast.
+(``refine_cells``: ``transfer_plan``'s colours, or colours and contrast for line art, the
+latter in its own windows, ``CONTRAST_RADIUS`` / ``CONTRAST_EPS``; then the example pair's
+linear filter where it explains the pair, ``visprompt_core.linear_filter``), the same
+without the filter (the ninth session's recipe), with colours alone (the eighth
+session's), and with colours alone at full weight ("ungated"); mean IoU over the
+mask-like families, mean PSNR (dB) over the image-like ones; then per family (first
+setting), with the "copy the query" and "copy the example output" baselines, the mean
+``pointwise_fit`` of each family's example pairs, of colours and of colours and contrast,
+and their mean ``filter_fit``.
 
 Cost: ``VisualPrompter.prompt`` (PIL in -> PIL out, 512x512 images, one example pair
-that inverts, so the transfer runs at full weight; a pair that moves pixels skips it),
+that turns grey, so the transfer runs at full weight after the filter's fit; a pair that
+moves pixels skips the transfer, one that is a linear filter takes the filter instead),
 detail transfer off and on, ``ensemble=1`` and ``ensemble=4``, the four timed in turn,
 median of --repeat rounds.
 """
@@ -40,11 +43,13 @@ from visprompt_core.data.tasks import TASK_NAMES, TASKS
 from visprompt_core.detail import (
     follow_plan,
     pointwise_fit,
+    refine_cells,
     transfer_detail,
     transfer_plan,
     transfer_weight,
 )
 from visprompt_core.evaluation import predict_answers
+from visprompt_core.linear_filter import filter_fit, fit_linear_filter
 from visprompt_core.pipeline import VisualPrompter, load_model
 
 
@@ -58,10 +63,11 @@ def parse_settings(text: str) -> list[tuple[int, float]]:
 
 
 Variant = tuple[int, tuple[int, float] | None, str]
-# How a setting's transfer is weighted: as the pipeline does (colours, or colours and
-# contrast for line art: ``transfer_plan``), colours alone (the eighth session's recipe),
-# colours alone at full weight.
-MODES = ("recipe", "colours only", "ungated")
+# How a setting's answer is refined: as the pipeline does (``refine_cells``), the same
+# without the linear filter (colours, or colours and contrast for line art:
+# ``transfer_plan``), colours alone (the eighth session's recipe), colours alone at full
+# weight.
+MODES = ("recipe", "no filter", "colours only", "ungated")
 
 
 @torch.inference_mode()
@@ -75,7 +81,7 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
     sums = {n: dict.fromkeys(TASK_NAMES, 0.0) for n in names}
     baselines = {b: dict.fromkeys(TASK_NAMES, 0.0) for b in ("copy query", "copy example")}
     counts = dict.fromkeys(TASK_NAMES, 0)
-    fits = {kind: dict.fromkeys(TASK_NAMES, 0.0) for kind in ("colours", "contrast")}
+    fits = {kind: dict.fromkeys(TASK_NAMES, 0.0) for kind in ("colours", "contrast", "filter")}
     layout = cv.LAYOUT_2X2
     rows, cols = layout.query.slices()
     total, done, index = args.episodes * len(TASK_NAMES), 0, args.seed_index
@@ -89,17 +95,24 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
         plans = {s: transfer_plan(example_in, example_out, *s) for s in settings}
         colour_weights = {s: transfer_weight(pointwise_fit(example_in, example_out, *s))
                           for s in settings}
-        for kind, contrast in (("colours", False), ("contrast", True)):
-            fit = pointwise_fit(example_in, example_out, *settings[0], contrast=contrast)
+        linear = fit_linear_filter(example_in, example_out)
+        for kind, fit in (
+                ("colours", pointwise_fit(example_in, example_out, *settings[0])),
+                ("contrast", pointwise_fit(example_in, example_out, *settings[0],
+                                           contrast=True)),
+                ("filter", filter_fit(linear, example_in, example_out))):
             for tid, value in zip(episodes.task_ids.tolist(), fit.tolist()):
                 fits[kind][TASK_NAMES[tid]] += value
         for views in (1, 4):
             raw = predict_answers(model, episodes, views, detail_transfer=False)
             add_scores(sums[(views, None, "recipe")], raw, episodes)
             for setting in settings:
-                weight, contrast = plans[setting]
-                recipe = follow_plan(raw, seen, episodes.query, *setting, weight, contrast)
+                recipe = refine_cells(raw, example_in, example_out, episodes.query,
+                                      seen.__getitem__, *setting)
                 add_scores(sums[(views, setting, "recipe")], recipe, episodes)
+                weight, contrast = plans[setting]
+                no_filter = follow_plan(raw, seen, episodes.query, *setting, weight, contrast)
+                add_scores(sums[(views, setting, "no filter")], no_filter, episodes)
                 for mode, weight in (("colours only", colour_weights[setting]),
                                      ("ungated", None)):
                     refined = transfer_detail(raw, seen, episodes.query, *setting, weight)
@@ -129,18 +142,20 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
         print(f"{name:<52} {mean_iou:>16.3f} {mean_psnr:>18.2f}")
     first = settings[0]
     columns = [label((1, None, "recipe")), label((1, first, "colours only")),
-               label((1, first, "recipe")), label((4, None, "recipe")),
-               label((4, first, "recipe")), "copy query", "copy example"]
+               label((1, first, "no filter")), label((1, first, "recipe")),
+               label((4, None, "recipe")), label((4, first, "recipe")), "copy query",
+               "copy example"]
     print(f"\nper family (detail r{first[0]} eps {first[1]:g}; fit: the example pairs' "
-          f"pointwise_fit, of colours and of colours + contrast):")
-    print(f"{'family':<18} {'metric':<5} {'1 canvas':>9} {'colours':>8} {'+detail':>8} "
-          f"{'4 views':>8} {'+detail':>8} {'copy q':>7} {'copy ex':>8} {'fit':>5} "
-          f"{'+contr':>6}")
+          f"pointwise_fit, of colours and of colours + contrast, and their filter_fit):")
+    print(f"{'family':<18} {'metric':<5} {'1 canvas':>9} {'colours':>8} {'no filt':>8} "
+          f"{'+detail':>8} {'4 views':>8} {'+detail':>8} {'copy q':>7} {'copy ex':>8} "
+          f"{'fit':>5} {'+contr':>6} {'filter':>6}")
     for task in TASK_NAMES:
         metric = "IoU" if TASKS[task].kind == "mask" else "PSNR"
         values = " ".join(f"{per[c][task]:>8.3f}" for c in columns)
         print(f"{task:<18} {metric:<5} {values} {fits['colours'][task] / counts[task]:>5.2f} "
-              f"{fits['contrast'][task] / counts[task]:>6.2f}")
+              f"{fits['contrast'][task] / counts[task]:>6.2f} "
+              f"{fits['filter'][task] / counts[task]:>6.2f}")
 
 
 def cost(prompter: VisualPrompter, args: argparse.Namespace) -> None:
@@ -150,7 +165,8 @@ def cost(prompter: VisualPrompter, args: argparse.Namespace) -> None:
         return Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
 
     example = image()
-    pair, query = (example, ImageOps.invert(example)), image()  # a colour task: full weight
+    pair = (example, ImageOps.grayscale(example).convert("RGB"))  # colours: full weight
+    query = image()
     variants = [(k, detail) for k in (1, 4) for detail in (False, True)]
     times: dict[tuple[int, bool], list[float]] = {v: [] for v in variants}
     for rounds in range(args.repeat + 1):  # round 0 warms up

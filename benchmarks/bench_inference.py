@@ -24,6 +24,7 @@ from PIL import Image, ImageOps
 from visprompt_core import canvas as cv
 from visprompt_core.config import PRESETS
 from visprompt_core.detail import refine_answers
+from visprompt_core.linear_filter import filter_fit, fit_linear_filter
 from visprompt_core.model import MAEVQGAN, configure_threads
 from visprompt_core.pipeline import VisualPrompter, load_model
 
@@ -65,8 +66,9 @@ def bench(args: argparse.Namespace, device: str) -> None:
     prompter = build(args, device)
     rng = np.random.default_rng(0)
     example = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
-    # an inverting pair: a colour task, so the query detail transfer runs at full weight
-    pair = (example, ImageOps.invert(example))
+    # a greyscale pair: a colour map and no linear filter, so the query detail transfer
+    # runs at full weight after the filter's fit (the costliest refinement)
+    pair = (example, ImageOps.grayscale(example).convert("RGB"))
     query = Image.fromarray(rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8))
     canvas = cv.pil_to_tensor(cv.build_canvas([pair], query))[None].to(prompter.device)
     mask = cv.LAYOUT_2X2.patch_mask()
@@ -76,6 +78,14 @@ def bench(args: argparse.Namespace, device: str) -> None:
     @torch.inference_mode()
     def detail() -> torch.Tensor:
         return refine_answers(prompter.model, canvas, cells, cv.LAYOUT_2X2)
+
+    box_in, box_out = cv.LAYOUT_2X2.pairs[0]
+    shown_in = canvas[:, :, box_in.slices()[0], box_in.slices()[1]].float()
+    shown_out = canvas[:, :, box_out.slices()[0], box_out.slices()[1]].float()
+
+    @torch.inference_mode()
+    def linear_fit() -> torch.Tensor:
+        return filter_fit(fit_linear_filter(shown_in, shown_out), shown_in, shown_out)
 
     sync = prompter.device.type == "cuda"
     figures = {
@@ -92,6 +102,8 @@ def bench(args: argparse.Namespace, device: str) -> None:
             lambda: prompter.decode_answers(canvas, tokens, mask), args.warmup, args.repeat,
             sync),
         "  query detail transfer (recipe)": timed(detail, args.warmup, args.repeat, sync),
+        "    of which the linear filter's fit": timed(linear_fit, args.warmup, args.repeat,
+                                                     sync),
     }
     print(f"\n{prompter.name} on {device} ({prompter.dtype}), load {os.getloadavg()[0]:.2f}, "
           f"{prompter.info()['parameters'] / 1e6:.1f} M parameters, "

@@ -42,6 +42,10 @@ def test_default_model_beats_copy_baselines_on_held_out_episodes(
     for task in ("fg_mask", "color_mask", "bbox", "invert", "greyscale", "channel_permute",
                  "hue_shift", "swap_colors", "hflip", "remove_background"):
         assert report.beats_baselines(task), (task, report.per_task[task])
+    # A blur shown once is a linear filter of the query (visprompt_core.linear_filter):
+    # far above copying the query, which no token answer of a blur reaches.
+    blur = report.per_task["blur"]
+    assert blur["model"] > blur["copy_query"] + 5.0, blur
 
 
 def test_default_detail_transfer_helps_colour_tasks_and_spares_flips(

@@ -1,0 +1,90 @@
+"""The example pair as a linear filter: the fit, its orientation, its gate, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from visprompt_core.data import ops
+from visprompt_core.data.episodes import episode_seed, generate_batch
+from visprompt_core.data.metrics import psnr
+from visprompt_core.detail import pointwise_fit
+from visprompt_core.linear_filter import (
+    FILTER_GATE_HIGH,
+    FILTER_GATE_LOW,
+    apply_linear_filter,
+    filter_fit,
+    filter_weight,
+    fit_linear_filter,
+)
+
+
+def scenes(n: int, seed: int) -> torch.Tensor:
+    """(n, 3, 111, 111) synthetic scenes: the query cells of held-out episodes."""
+    return generate_batch(n, episode_seed("eval", seed), tasks=["hflip"]).query
+
+
+def test_a_blur_shown_once_is_applied_to_the_query() -> None:
+    episodes = generate_batch(6, episode_seed("eval", 31), tasks=["blur"])
+    example_in, example_out = episodes.examples_in[:, 0], episodes.examples_out[:, 0]
+    linear = fit_linear_filter(example_in, example_out)
+    assert (filter_fit(linear, example_in, example_out) > 0.99).all()
+    answers = apply_linear_filter(linear, episodes.query).clamp(0, 1)
+    assert (psnr(answers, episodes.answer) > 35).all()
+    assert (psnr(episodes.query, episodes.answer) < 32).all()  # the blur is no identity
+    sums = linear.kernel.sum((1, 2))
+    torch.testing.assert_close(sums, torch.ones_like(sums), atol=0.02, rtol=0)
+
+
+def test_the_kernel_follows_conv2d_orientation_and_keeps_tone_changes() -> None:
+    big = scenes(2, 32)
+    shown_in, shown_out = big[:, :, 3:, :-2], big[:, :, :-3, 2:]  # out(y, x) = in(y-3, x+2)
+    linear = fit_linear_filter(shown_in, shown_out, radius=4)
+    peak = int(linear.kernel[0].flatten().argmax())
+    assert divmod(peak, 9) == (4 - 3, 4 + 2)
+    assert (filter_fit(linear, shown_in, shown_out) > 0.95).all()
+    images = scenes(3, 33)
+    tone = fit_linear_filter(images, 0.6 * images + 0.2)
+    torch.testing.assert_close(apply_linear_filter(tone, images[:1].expand(3, -1, -1, -1)),
+                               0.6 * images[:1].expand(3, -1, -1, -1) + 0.2, atol=0.02, rtol=0)
+
+
+def test_what_is_no_filter_does_not_fit() -> None:
+    images = scenes(4, 34)
+    flat = torch.full_like(images, 0.4)
+    assert filter_fit(fit_linear_filter(images, flat), images, flat).tolist() == [0.0] * 4
+    flipped = images.flip(-1)
+    fit = filter_fit(fit_linear_filter(images, flipped), images, flipped)
+    assert (fit < FILTER_GATE_LOW).all(), fit
+    masks = ops.mask_to_image(ops.luminance(images)[:, 0] > 0.5)
+    assert (filter_fit(fit_linear_filter(images, masks), images, masks) < FILTER_GATE_LOW).all()
+
+
+def test_the_gate_ramps_and_yields_to_colour_maps() -> None:
+    fits = torch.tensor([0.5, FILTER_GATE_LOW, 0.9, FILTER_GATE_HIGH, 1.0, 1.0])
+    colour = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.999, 1.0])
+    weight = filter_weight(fits, colour)
+    torch.testing.assert_close(weight, torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0, 0.0]))
+
+
+def test_recipe_gates_on_the_synthetic_families() -> None:
+    """The shipped gate: a blur takes the filter, a colour mask or a greyscale keeps the
+    colour maps' answer (their colour fit is higher, their filter fit low)."""
+    episodes = generate_batch(6, episode_seed("eval", 35), tasks=["blur", "color_mask",
+                                                                  "greyscale"])
+    example_in, example_out = episodes.examples_in[:, 0], episodes.examples_out[:, 0]
+    linear = fit_linear_filter(example_in, example_out)
+    weight = filter_weight(filter_fit(linear, example_in, example_out),
+                           pointwise_fit(example_in, example_out, 12, 3e-4))
+    assert weight.tolist() == [float(name == "blur") for name in episodes.names]
+
+
+def test_bad_input_is_refused() -> None:
+    images = scenes(2, 36)
+    with pytest.raises(ValueError, match="equal"):
+        fit_linear_filter(images, images[:, :, :50])
+    with pytest.raises(ValueError, match="ridge"):
+        fit_linear_filter(images, images, ridge=0)
+    linear = fit_linear_filter(images, images)
+    with pytest.raises(ValueError, match="too small"):
+        apply_linear_filter(linear, images[:, :, :8, :8])

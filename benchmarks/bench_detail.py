@@ -108,7 +108,7 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
             add_scores(sums[(views, None, "recipe")], raw, episodes)
             for setting in settings:
                 recipe = refine_cells(raw, example_in, example_out, episodes.query,
-                                      seen.__getitem__, *setting)
+                                      seen.__getitem__, *setting).answers
                 add_scores(sums[(views, setting, "recipe")], recipe, episodes)
                 weight, contrast = plans[setting]
                 no_filter = follow_plan(raw, seen, episodes.query, *setting, weight, contrast)

@@ -36,12 +36,14 @@ Measured in docs/quality.md (section 0, "Query detail transfer").
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from visprompt_core.canvas import Box, Layout
 from visprompt_core.linear_filter import (
+    LinearFilter,
     apply_linear_filter,
     filter_fit,
     filter_weight,
@@ -203,15 +205,31 @@ def transfer_detail(answer: torch.Tensor, seen: torch.Tensor, query: torch.Tenso
     return (answer.float() + moved).clamp(0, 1).to(answer.dtype)
 
 
+@dataclass(frozen=True)
+class Refinement:
+    """Refined answer cells (B, 3, h, w, float32), each prompt's linear filter (None where
+    the recipe has no refinement) and how much of each answer (B,) that filter is."""
+
+    answers: torch.Tensor
+    linear: LinearFilter | None
+    filter_share: torch.Tensor
+
+
 def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor,
                    layout: Layout) -> torch.Tensor:
+    """``refine(...).answers``: the refined answer cells alone."""
+    return refine(model, canvases, answers, layout).answers
+
+
+def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layout: Layout
+           ) -> Refinement:
     """``answers`` (B, 3, h, w) to the prompts on ``canvases`` (B, 3, S, S, in ``layout``)
     refined by the model's recipe (``ModelConfig.detail_radius`` / ``detail_eps``) from
     the canvas's first example pair and its query (``refine_cells``); unchanged where the
-    radius is None. float32."""
+    radius is None."""
     config = model.model_config
     if config.detail_radius is None:
-        return answers.float()
+        return Refinement(answers.float(), None, torch.zeros(len(answers)))
     box_in, box_out = layout.pairs[0]
 
     def reconstruct(rows: torch.Tensor) -> torch.Tensor:
@@ -224,29 +242,29 @@ def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tenso
 
 def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: torch.Tensor,
                  query: torch.Tensor, reconstruct: Callable[[torch.Tensor], torch.Tensor],
-                 radius: int, eps: float) -> torch.Tensor:
+                 radius: int, eps: float) -> Refinement:
     """``answers`` (B, 3, h, w) with their query's detail carried in, as much as the
     example pair is a local map of colours, or of colours and contrast
     (``transfer_plan``; the contrast path in its own windows, ``CONTRAST_RADIUS`` /
     ``CONTRAST_EPS``), then blended towards the example pair's linear filter applied to
     the query as much as that filter explains the pair (``linear_filter.filter_weight``).
     ``reconstruct(rows)``: the tokenizer's reconstruction of those rows' queries, asked
-    only for the rows that take the detail. float32."""
+    only for the rows that take the detail."""
     out = answers.float().clone()
     colour_fit = pointwise_fit(example_in, example_out, radius, eps)
     weight, contrast = transfer_plan(example_in, example_out, radius, eps, colour_fit)
     linear = fit_linear_filter(example_in, example_out)
-    takeover = filter_weight(filter_fit(linear, example_in, example_out), colour_fit)
-    picked = ((weight > 0) & (takeover < 1)).nonzero().flatten()
+    share = filter_weight(filter_fit(linear, example_in, example_out), colour_fit)
+    picked = ((weight > 0) & (share < 1)).nonzero().flatten()
     if len(picked):
         out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
                                   eps, weight[picked], contrast[picked])
-    taken = (takeover > 0).nonzero().flatten()
+    taken = (share > 0).nonzero().flatten()
     if len(taken):
-        share = takeover[taken].view(-1, 1, 1, 1)
+        part = share[taken].view(-1, 1, 1, 1)
         filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
-        out[taken] = (1 - share) * out[taken] + share * filtered
-    return out
+        out[taken] = (1 - part) * out[taken] + part * filtered
+    return Refinement(out, linear, share)
 
 
 def follow_plan(answers: torch.Tensor, seen: torch.Tensor, query: torch.Tensor, radius: int,

@@ -6,7 +6,8 @@ answers those in tokens, which cannot be sharper than its tokenizer (a blur's an
 loses to the query itself), yet the example pair states the filter exactly. So a
 ``(2r+1)^2`` kernel, the same for the three channels, plus an offset per channel, is fitted
 to the example pair by least squares (``fit_linear_filter``: the normal equations built
-from the pair's auto- and cross-correlations, computed by FFT, with a small ridge). Where
+from the pair's auto- and cross-correlations, computed by FFT, with a ridge that favours
+compact kernels). Where
 it explains the example output almost entirely (``filter_fit``, an R^2), and better than
 the local colour maps of ``visprompt_core.detail`` do, the answer is that filter applied to
 the query (``filter_weight``). Elsewhere (masks, colour swaps, flips, line art) it fits
@@ -16,6 +17,7 @@ Measured in docs/quality.md (section 0, "Linear filters").
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,8 +26,14 @@ import torch.nn.functional as F
 # The kernel's radius: 23x23 taps hold a Gaussian blur up to sigma ~3.5 px at the 111-px
 # answer cell (the synthetic `blur` family's range, docs/model_card.md).
 FILTER_RADIUS = 11
-# The ridge, relative to the example input's energy: keeps the solve stable on flat inputs.
-FILTER_RIDGE = 1e-3
+# The ridge on each tap, relative to the example input's energy: RIDGE everywhere (keeps
+# the solve stable on flat inputs) plus SPREAD times the tap's squared distance from the
+# centre. One example pair leaves some directions and frequencies undetermined (a striped
+# cell shows nothing across its stripes); there the most compact kernel wins, whose
+# response is smooth: a blur blurs every way, an inversion stays exact (measured in
+# docs/quality.md: a flat ridge either shrinks an inversion's fine detail or leaves the
+# undetermined response arbitrary).
+FILTER_RIDGE, FILTER_SPREAD = 1e-6, 0.03
 # How much of the answer the filter takes: none below GATE_LOW of ``filter_fit``, all from
 # GATE_HIGH (measured in docs/quality.md: blur fits 0.99-1, denoise 0.82-0.97, no other
 # family above 0.96, and those only where colour maps fit better still).
@@ -51,21 +59,27 @@ class LinearFilter:
     def select(self, rows: torch.Tensor) -> LinearFilter:
         return LinearFilter(self.kernel[rows], self.in_mean[rows], self.out_mean[rows])
 
+    def to(self, device: torch.device | str) -> LinearFilter:
+        return LinearFilter(self.kernel.to(device), self.in_mean.to(device),
+                            self.out_mean.to(device))
+
 
 def fit_linear_filter(example_in: torch.Tensor, example_out: torch.Tensor,
-                      radius: int = FILTER_RADIUS, ridge: float = FILTER_RIDGE
-                      ) -> LinearFilter:
+                      radius: int = FILTER_RADIUS, ridge: float = FILTER_RIDGE,
+                      spread: float = FILTER_SPREAD) -> LinearFilter:
     """The least-squares ``LinearFilter`` of ``radius`` that takes ``example_in`` to
     ``example_out`` (both (B, 3, H, W)). The normal equations hold the input's
     autocorrelation at every difference of two taps and the output's cross-correlation
     with the input at every tap, each summed over the channels and over the image (an
-    FFT of the zero-padded cells, so no wrap-around); ``ridge`` times the input's energy is
-    added to their diagonal."""
+    FFT of the zero-padded cells, so no wrap-around); ``ridge`` plus ``spread`` times the
+    tap's squared distance from the centre, times the input's energy, is added to their
+    diagonal."""
     if example_in.shape != example_out.shape or example_in.dim() != 4:
         raise ValueError(f"example_in and example_out must be equal (B, C, H, W) tensors, "
                          f"got {tuple(example_in.shape)} and {tuple(example_out.shape)}")
-    if radius < 0 or ridge <= 0:
-        raise ValueError(f"need radius >= 0 and ridge > 0, got {radius} and {ridge}")
+    if radius < 0 or ridge <= 0 or spread < 0:
+        raise ValueError(f"need radius >= 0, ridge > 0 and spread >= 0, got {radius}, "
+                         f"{ridge} and {spread}")
     b, _, h, w = example_in.shape
     in_mean = example_in.float().mean((2, 3), keepdim=True)
     out_mean = example_out.float().mean((2, 3), keepdim=True)
@@ -80,9 +94,10 @@ def fit_linear_filter(example_in: torch.Tensor, example_out: torch.Tensor,
     dy, dx = (t.flatten() for t in torch.meshgrid(taps, taps, indexing="ij"))
     normal = auto[:, (dy[None] - dy[:, None]) % size[0], (dx[None] - dx[:, None]) % size[1]]
     rhs = cross[:, dy % size[0], dx % size[1]]
-    energy = auto[:, 0, 0].clamp(min=1e-12).view(b, 1, 1)
-    eye = torch.eye(len(dy), dtype=normal.dtype, device=normal.device)
-    kernel = torch.linalg.solve(normal + ridge * energy * eye, rhs)
+    energy = auto[:, 0, 0].clamp(min=1e-12).view(b, 1)
+    distance = (dy * dy + dx * dx).to(normal.dtype)
+    penalty = torch.diag_embed(energy * (ridge + spread * distance))
+    kernel = torch.linalg.solve(normal + penalty, rhs)
     k = 2 * radius + 1
     return LinearFilter(kernel.float().view(b, k, k), in_mean, out_mean)
 
@@ -99,6 +114,36 @@ def apply_linear_filter(linear: LinearFilter, images: torch.Tensor) -> torch.Ten
     weights = linear.kernel.repeat_interleave(c, 0)[:, None]
     out = F.conv2d(padded, weights, groups=b * c).view(b, c, h, w)
     return out + linear.out_mean
+
+
+def apply_linear_filter_at_scale(linear: LinearFilter, images: torch.Tensor,
+                                 cell: tuple[int, int]) -> torch.Tensor:
+    """``images`` (B, C, H, W), the queries at their answer size, through the filter
+    fitted on ``cell``-sized (h, w) cells, float32, not clipped. A cell pixel spans H/h by
+    W/w image pixels, so the kernel's frequency response is read at the image's
+    frequencies times that span; above the cell's Nyquist frequency, where the cells show
+    nothing, the response at the Nyquist edge carries on (a blur keeps removing detail, an
+    inversion keeps inverting it). Edges are mirrored, as in ``apply_linear_filter``."""
+    h, w = images.shape[-2:]
+    span_y, span_x = h / cell[0], w / cell[1]
+    pad_y = min(h - 1, math.ceil(linear.radius * span_y))
+    pad_x = min(w - 1, math.ceil(linear.radius * span_x))
+    centred = images.float() - linear.in_mean
+    padded = F.pad(centred, (pad_x, pad_x, pad_y, pad_y), mode="reflect")
+    size = padded.shape[-2:]
+    taps = torch.arange(-linear.radius, linear.radius + 1, device=images.device,
+                        dtype=torch.float64)
+
+    def response_axis(freqs: torch.Tensor, span: float) -> torch.Tensor:
+        at_cell = (freqs.double() * span).clamp(-0.5, 0.5)  # cycles per cell pixel
+        return torch.exp(2j * math.pi * at_cell[:, None] * taps[None])  # (n, k)
+
+    rows = response_axis(torch.fft.fftfreq(size[0], device=images.device), span_y)
+    cols = response_axis(torch.fft.rfftfreq(size[1], device=images.device), span_x)
+    response = rows @ linear.kernel.to(rows.dtype) @ cols.T  # (B, H', W'//2+1)
+    spectrum = torch.fft.rfft2(padded.double()) * response[:, None]
+    out = torch.fft.irfft2(spectrum, s=size)[..., pad_y:pad_y + h, pad_x:pad_x + w]
+    return out.float() + linear.out_mean
 
 
 def filter_fit(linear: LinearFilter, example_in: torch.Tensor, example_out: torch.Tensor

@@ -29,13 +29,16 @@ CUDA, calls made of one-canvas prompts replay CUDA graphs (``visprompt_core.grap
 Detail: a prompt's (combined) answer cell then gets its query's detail back where the
 model's recipe has it (``ModelConfig.detail_radius``; ``visprompt_core.detail``), as much
 as its first canvas's example pair is a local map of colours (or, for line art, of colours
-and contrast); ``detail_transfer=False`` (the
-prompter) or ``detail=False`` (a request) keeps the answer as decoded.
+and contrast); where that pair is a linear filter (a blur, an inversion), the answer is
+the filter applied to the query (``visprompt_core.linear_filter``).
+``detail_transfer=False`` (the prompter) or ``detail=False`` (a request) keeps the answer
+as decoded.
 
 Pools and full resolution: ``select=k`` narrows a pool of up to 64 pairs to the k whose
 inputs look most like the query (``selection``); ``upscale`` brings the 111-px answer to
 the answer size ("auto": bicubic up to 222 px, the query-guided filter above;
-``upsample``, ``tiling``).
+``upsample``, ``tiling``); a guided answer's linear-filter part is the filter applied to
+the query at the answer size.
 """
 
 from __future__ import annotations
@@ -53,10 +56,11 @@ from PIL import Image
 from visprompt_core import canvas as cv
 from visprompt_core import ensemble, tiling
 from visprompt_core.checkpoints import load_model_file
-from visprompt_core.detail import refine_answers
+from visprompt_core.detail import refine
 from visprompt_core.ensemble import ARRANGEMENTS, Arrangement
 from visprompt_core.errors import InputError
 from visprompt_core.graphs import GraphedAnswers
+from visprompt_core.linear_filter import LinearFilter, apply_linear_filter_at_scale
 from visprompt_core.model import MAEVQGAN, cpu_threads
 from visprompt_core.registry import resolve_model
 from visprompt_core.selection import MAX_POOL, select_examples
@@ -355,11 +359,11 @@ class VisualPrompter:
             else:
                 spans.append((len(jobs), None))
                 jobs.append(req)
-        cells = self._answer_cells(jobs)
+        cells, filters = self._answer_cells(jobs)
         answers = []
         for req, (start, boxes) in zip(requests, spans):
             if boxes is None:
-                answer = self._upscale(req, cells[start])
+                answer = self._upscale(req, cells[start], filters.get(start))
             else:
                 answer = self._blend(jobs[start:start + len(boxes)],
                                      cells[start:start + len(boxes)], boxes, req)
@@ -377,8 +381,11 @@ class VisualPrompter:
         out.plan()
         return out
 
-    def _answer_cells(self, jobs: Sequence[PromptRequest]) -> torch.Tensor:
-        """(len(jobs), 3, 111, 111) answer cells on the CPU, one forward pass for all."""
+    def _answer_cells(self, jobs: Sequence[PromptRequest]
+                      ) -> tuple[torch.Tensor, dict[int, tuple[LinearFilter, float]]]:
+        """(len(jobs), 3, 111, 111) answer cells on the CPU, one forward pass for all, and
+        for the jobs whose answer is partly their example pair's linear filter
+        (``visprompt_core.linear_filter``), that filter and its share."""
         plans = [req.plan() for req in jobs]
         canvases, owners = self._build_canvases(jobs, plans)
         arrangements = [arrangement for plan in plans for arrangement, _ in plan]
@@ -388,13 +395,19 @@ class VisualPrompter:
         wanted = [i for i, job in enumerate(jobs)
                   if (self.detail_transfer if job.detail is None else job.detail)]
         if not wanted or self.model.model_config.detail_radius is None:  # nothing to do
-            return combined
+            return combined, {}
         upright = canvases[[owners.index(i) for i in wanted]]  # each prompt's first canvas
         with cpu_threads(self.threads):
-            refined = refine_answers(self.model, upright, combined[wanted].to(self.device),
-                                     ensemble.LAYOUT)
-        combined[wanted] = refined.cpu()
-        return combined
+            refined = refine(self.model, upright, combined[wanted].to(self.device),
+                             ensemble.LAYOUT)
+        combined[wanted] = refined.answers.cpu()
+        filters = {}
+        if refined.linear is not None:
+            for row, job in enumerate(wanted):
+                if float(refined.filter_share[row]) > 0:
+                    filters[job] = (refined.linear.select(torch.tensor([row])).to("cpu"),
+                                    float(refined.filter_share[row]))
+        return combined, filters
 
     def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
         """(C, 3, 111, 111) answer cells, on the CPU, of C 2x2 canvases (owned by prompts)."""
@@ -414,11 +427,21 @@ class VisualPrompter:
             cells[~alone] = self.window_answers(canvases[~alone], tokens[~alone]).cpu()
         return cells
 
-    def _upscale(self, req: PromptRequest, cell: torch.Tensor) -> Image.Image:
+    def _upscale(self, req: PromptRequest, cell: torch.Tensor,
+                 linear: tuple[LinearFilter, float] | None = None) -> Image.Image:
+        """The answer cell at the answer size. Guided: edge-aware, guided by the query;
+        where the answer is partly the example pair's linear filter (``linear``: the filter
+        and its share), that part is the filter applied to the query at the answer size
+        (``apply_linear_filter_at_scale``), which keeps a blur blurred."""
         size = req.size
         if req.upscale_mode() == "guided":
             guide = cv.pil_to_tensor(cv.to_rgb(req.query).resize(size, Image.Resampling.BICUBIC))
-            return cv.tensor_to_pil(guided_upsample(cell.float(), guide))
+            answer = guided_upsample(cell.float(), guide)
+            if linear is not None:
+                filt, share = linear
+                filtered = apply_linear_filter_at_scale(filt, guide[None], cell.shape[-2:])
+                answer = (1 - share) * answer + share * filtered[0].clamp(0, 1)
+            return cv.tensor_to_pil(answer)
         return cv.tensor_to_pil(cell).resize(size, cv.resample_filter(req.resample))
 
     def _blend(self, jobs: Sequence[PromptRequest], cells: torch.Tensor,

@@ -1,22 +1,31 @@
-"""The example pair as a linear filter: the fit, its orientation, its gate, bad input."""
+"""The example pair as a linear filter: the fit, its orientation, its gate, bad input, its
+application at full size."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
+from PIL import Image
 
+from visprompt_core import canvas as cv
 from visprompt_core.data import ops
 from visprompt_core.data.episodes import episode_seed, generate_batch
 from visprompt_core.data.metrics import psnr
+from visprompt_core.data.procedural import random_scenes
 from visprompt_core.detail import pointwise_fit
 from visprompt_core.linear_filter import (
     FILTER_GATE_HIGH,
     FILTER_GATE_LOW,
     apply_linear_filter,
+    apply_linear_filter_at_scale,
     filter_fit,
     filter_weight,
     fit_linear_filter,
 )
+from visprompt_core.model import MAEVQGAN
+from visprompt_core.pipeline import VisualPrompter
 
 
 def scenes(n: int, seed: int) -> torch.Tensor:
@@ -42,7 +51,8 @@ def test_the_kernel_follows_conv2d_orientation_and_keeps_tone_changes() -> None:
     linear = fit_linear_filter(shown_in, shown_out, radius=4)
     peak = int(linear.kernel[0].flatten().argmax())
     assert divmod(peak, 9) == (4 - 3, 4 + 2)
-    assert (filter_fit(linear, shown_in, shown_out) > 0.95).all()
+    # 0.9, not 1: the ridge prefers compact kernels, and a shift is all spread
+    assert (filter_fit(linear, shown_in, shown_out) > 0.9).all()
     images = scenes(3, 33)
     tone = fit_linear_filter(images, 0.6 * images + 0.2)
     torch.testing.assert_close(apply_linear_filter(tone, images[:1].expand(3, -1, -1, -1)),
@@ -88,3 +98,61 @@ def test_bad_input_is_refused() -> None:
     linear = fit_linear_filter(images, images)
     with pytest.raises(ValueError, match="too small"):
         apply_linear_filter(linear, images[:, :, :8, :8])
+
+
+def large_scenes(n: int, seed: int, size: int) -> torch.Tensor:
+    return random_scenes(torch.Generator().manual_seed(seed), n, size=size).image
+
+
+def shrunk(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, S, S) -> the 111-px cells a canvas holds (PIL bicubic, as the pipeline)."""
+    return torch.stack([cv.pil_to_tensor(cv.tensor_to_pil(image).resize(
+        (111, 111), Image.Resampling.BICUBIC)) for image in images])
+
+
+def test_a_filter_fitted_on_cells_applies_at_full_size() -> None:
+    images = scenes(2, 37)
+    linear = fit_linear_filter(images, ops.gaussian_blur(images, torch.full((2,), 2.0)))
+    torch.testing.assert_close(apply_linear_filter_at_scale(linear, images, (111, 111)),
+                               apply_linear_filter(linear, images), atol=1e-5, rtol=0)
+    big = large_scenes(4, 38, 444)  # 4 image pixels per cell pixel
+    example, query = big[:2], big[2:]
+    sigma = torch.full((2,), 2.0 * 4)
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return ops.gaussian_blur(x, sigma, radius=32)
+
+    linear = fit_linear_filter(shrunk(example), shrunk(blur(example)))
+    answer = apply_linear_filter_at_scale(linear, query, (111, 111)).clamp(0, 1)
+    assert (psnr(answer, blur(query)) > 34).all(), psnr(answer, blur(query))
+    assert (psnr(answer, blur(query)) > psnr(query, blur(query)) + 5).all()
+    inverted = fit_linear_filter(shrunk(example), shrunk(1 - example))
+    answer = apply_linear_filter_at_scale(inverted, query, (111, 111)).clamp(0, 1)
+    assert (psnr(answer, 1 - query) > 45).all(), psnr(answer, 1 - query)
+
+
+def test_guided_answers_keep_a_blur_blurred(tiny_model: MAEVQGAN) -> None:
+    """A 444-px prompt whose example pair blurs: the guided answer is the query blurred
+    at 444 px, not the 111-px answer re-sharpened along the query's edges."""
+    big = large_scenes(2, 39, 444)
+    sigma = torch.full((1,), 2.5 * 4)
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return ops.gaussian_blur(x, sigma, radius=40)
+
+    pair = (cv.tensor_to_pil(big[0]), cv.tensor_to_pil(blur(big[:1])[0]))
+    query, truth = cv.tensor_to_pil(big[1]), blur(big[1:])[0]
+    model_config = tiny_model.model_config
+    tiny_model.model_config = replace(model_config, detail_radius=12)
+    try:
+        prompter = VisualPrompter(tiny_model, device="cpu")
+        guided = cv.pil_to_tensor(prompter.prompt([pair], query, upscale="guided"))
+        as_decoded = cv.pil_to_tensor(prompter.prompt([pair], query, upscale="guided",
+                                                      detail=False))
+    finally:
+        tiny_model.model_config = model_config
+    scores = {name: float(psnr(image[None], truth[None])) for name, image in (
+        ("guided", guided), ("as decoded", as_decoded), ("query", cv.pil_to_tensor(query)))}
+    assert scores["guided"] > 34, scores
+    assert scores["as decoded"] < 30, scores  # an untrained model's answer
+    assert scores["query"] < 30, scores  # the blur shows

@@ -194,7 +194,8 @@ class PromptPanel(QWidget):
         self.detail = QCheckBox("Keep the query's detail")
         self.detail.setToolTip(
             "Carry the query's texture and crisp edges into answers whose example pair "
-            "recolours in place (masks, colour changes) or draws line art; off: the "
+            "recolours in place (masks, colour changes) or draws line art, and apply "
+            "an example that is a filter (a blur, an inversion) to the query; off: the "
             "model's answer as decoded"
         )
         self.detail.toggled.connect(self.store_choices)

@@ -207,10 +207,12 @@ def transfer_detail(answer: torch.Tensor, seen: torch.Tensor, query: torch.Tenso
 
 @dataclass(frozen=True)
 class Refinement:
-    """Refined answer cells (B, 3, h, w, float32), each prompt's linear filter (None where
-    the recipe has no refinement) and how much of each answer (B,) that filter is."""
+    """Refined answer cells (B, 3, h, w, float32); the same before the linear filter was
+    blended in (``unfiltered``); each prompt's linear filter (None where the recipe has
+    no refinement) and how much of each answer (B,) that filter is."""
 
     answers: torch.Tensor
+    unfiltered: torch.Tensor
     linear: LinearFilter | None
     filter_share: torch.Tensor
 
@@ -229,7 +231,8 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
     radius is None."""
     config = model.model_config
     if config.detail_radius is None:
-        return Refinement(answers.float(), None, torch.zeros(len(answers)))
+        answers = answers.float()
+        return Refinement(answers, answers, None, torch.zeros(len(answers)))
     box_in, box_out = layout.pairs[0]
 
     def reconstruct(rows: torch.Tensor) -> torch.Tensor:
@@ -259,12 +262,13 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
     if len(picked):
         out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
                                   eps, weight[picked], contrast[picked])
+    unfiltered = out.clone()
     taken = (share > 0).nonzero().flatten()
     if len(taken):
         part = share[taken].view(-1, 1, 1, 1)
         filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
         out[taken] = (1 - part) * out[taken] + part * filtered
-    return Refinement(out, linear, share)
+    return Refinement(out, unfiltered, linear, share)
 
 
 def follow_plan(answers: torch.Tensor, seen: torch.Tensor, query: torch.Tensor, radius: int,

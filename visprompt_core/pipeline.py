@@ -211,6 +211,16 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None) -> torch.d
     return table[dtype]
 
 
+@dataclass(frozen=True)
+class FilterPart:
+    """The part of a prompt's answer that is its example pair's linear filter: the filter,
+    its share of the answer (0..1], and the answer cell before it was blended in."""
+
+    linear: LinearFilter
+    share: float
+    unfiltered: torch.Tensor
+
+
 class VisualPrompter:
     """A loaded MAE-VQGAN on one device, ready to answer visual prompts."""
 
@@ -382,10 +392,10 @@ class VisualPrompter:
         return out
 
     def _answer_cells(self, jobs: Sequence[PromptRequest]
-                      ) -> tuple[torch.Tensor, dict[int, tuple[LinearFilter, float]]]:
+                      ) -> tuple[torch.Tensor, dict[int, FilterPart]]:
         """(len(jobs), 3, 111, 111) answer cells on the CPU, one forward pass for all, and
         for the jobs whose answer is partly their example pair's linear filter
-        (``visprompt_core.linear_filter``), that filter and its share."""
+        (``visprompt_core.linear_filter``), that part."""
         plans = [req.plan() for req in jobs]
         canvases, owners = self._build_canvases(jobs, plans)
         arrangements = [arrangement for plan in plans for arrangement, _ in plan]
@@ -405,8 +415,9 @@ class VisualPrompter:
         if refined.linear is not None:
             for row, job in enumerate(wanted):
                 if float(refined.filter_share[row]) > 0:
-                    filters[job] = (refined.linear.select(torch.tensor([row])).to("cpu"),
-                                    float(refined.filter_share[row]))
+                    filters[job] = FilterPart(
+                        refined.linear.select(torch.tensor([row])).to("cpu"),
+                        float(refined.filter_share[row]), refined.unfiltered[row].cpu())
         return combined, filters
 
     def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
@@ -428,19 +439,21 @@ class VisualPrompter:
         return cells
 
     def _upscale(self, req: PromptRequest, cell: torch.Tensor,
-                 linear: tuple[LinearFilter, float] | None = None) -> Image.Image:
+                 part: FilterPart | None = None) -> Image.Image:
         """The answer cell at the answer size. Guided: edge-aware, guided by the query;
-        where the answer is partly the example pair's linear filter (``linear``: the filter
-        and its share), that part is the filter applied to the query at the answer size
-        (``apply_linear_filter_at_scale``), which keeps a blur blurred."""
+        where the answer is partly the example pair's linear filter (``part``), that part
+        is the filter applied to the query at the answer size
+        (``apply_linear_filter_at_scale``), which keeps a blur blurred, and the rest is
+        the answer before the filter, guided."""
         size = req.size
         if req.upscale_mode() == "guided":
             guide = cv.pil_to_tensor(cv.to_rgb(req.query).resize(size, Image.Resampling.BICUBIC))
-            answer = guided_upsample(cell.float(), guide)
-            if linear is not None:
-                filt, share = linear
-                filtered = apply_linear_filter_at_scale(filt, guide[None], cell.shape[-2:])
-                answer = (1 - share) * answer + share * filtered[0].clamp(0, 1)
+            if part is None:
+                return cv.tensor_to_pil(guided_upsample(cell.float(), guide))
+            filtered = apply_linear_filter_at_scale(part.linear, guide[None], cell.shape[-2:])
+            answer = part.share * filtered[0].clamp(0, 1)
+            if part.share < 1:
+                answer += (1 - part.share) * guided_upsample(part.unfiltered, guide)
             return cv.tensor_to_pil(answer)
         return cv.tensor_to_pil(cell).resize(size, cv.resample_filter(req.resample))
 

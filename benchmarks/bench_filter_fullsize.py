@@ -11,13 +11,17 @@ answers at the query's size. PSNR (dB) of each answer against the query through 
 filter at full size, for: the pipeline with "guided" upscaling (the filter applied at the
 answer size, the shipped path), the same 111-px answer upscaled by the guided filter
 alone (without the filter at the answer size, as before), and by bicubic interpolation;
-and the query itself.
+and the query itself. Then the cost of each upscaling step at --cost-sizes: the filter
+at the answer size (``apply_linear_filter_at_scale``) and the guided upsampling it joins,
+median of --repeat runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import time
 from collections.abc import Callable
 
 import torch
@@ -26,6 +30,7 @@ from visprompt_core import canvas as cv
 from visprompt_core.data import ops
 from visprompt_core.data.metrics import psnr
 from visprompt_core.data.procedural import random_scenes
+from visprompt_core.linear_filter import apply_linear_filter_at_scale, fit_linear_filter
 from visprompt_core.pipeline import load_model
 from visprompt_core.upsample import guided_upsample
 
@@ -55,9 +60,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=888, help="image side in pixels")
     parser.add_argument("--pairs", type=int, default=4, help="example/query pairs per filter")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--cost-sizes", default="1024,2048,4096",
+                        help="comma-separated image sides for the cost rows")
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    if args.pairs < 1 or args.size < 111:
-        parser.error("need --pairs >= 1 and --size >= 111")
+    if args.pairs < 1 or args.size < 111 or args.repeat < 1:
+        parser.error("need --pairs >= 1, --size >= 111 and --repeat >= 1")
     prompter = load_model(args.model, device="cpu", dtype="fp32")
     scenes = random_scenes(torch.Generator().manual_seed(args.seed), 2 * args.pairs,
                            size=args.size).image
@@ -84,6 +92,32 @@ def main() -> None:
             scores["copy query"].append(float(psnr(query, truth)))
         print(f"{name:<14} " + " ".join(f"{statistics.mean(scores[row]):>16.2f}"
                                         for row in ROWS))
+    cost(args)
+
+
+def median_seconds(step: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat + 1):  # the first run warms up
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def cost(args: argparse.Namespace) -> None:
+    cell = torch.rand(1, 3, 111, 111, generator=torch.Generator().manual_seed(0))
+    linear = fit_linear_filter(cell, 1 - cell)
+    print(f"\ncost, median of {args.repeat}, {os.cpu_count()} cores, {torch.get_num_threads()} "
+          f"torch threads, load {os.getloadavg()[0]:.1f}")
+    for side in (int(text) for text in args.cost_sizes.split(",")):
+        query = torch.rand(1, 3, side, side)
+        at_size = median_seconds(
+            lambda query=query: apply_linear_filter_at_scale(linear, query, (111, 111)),
+            args.repeat)
+        guided = median_seconds(lambda query=query: guided_upsample(cell[0], query[0]),
+                                args.repeat)
+        print(f"{side}x{side}: filter at the answer size {at_size * 1000:8.1f} ms, "
+              f"guided upsampling {guided * 1000:8.1f} ms")
 
 
 if __name__ == "__main__":

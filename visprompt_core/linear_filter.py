@@ -128,22 +128,25 @@ def apply_linear_filter_at_scale(linear: LinearFilter, images: torch.Tensor,
     span_y, span_x = h / cell[0], w / cell[1]
     pad_y = min(h - 1, math.ceil(linear.radius * span_y))
     pad_x = min(w - 1, math.ceil(linear.radius * span_x))
-    centred = images.float() - linear.in_mean
-    padded = F.pad(centred, (pad_x, pad_x, pad_y, pad_y), mode="reflect")
-    size = padded.shape[-2:]
+    size = (h + 2 * pad_y, w + 2 * pad_x)
     taps = torch.arange(-linear.radius, linear.radius + 1, device=images.device,
-                        dtype=torch.float64)
+                        dtype=torch.float32)
 
     def response_axis(freqs: torch.Tensor, span: float) -> torch.Tensor:
-        at_cell = (freqs.double() * span).clamp(-0.5, 0.5)  # cycles per cell pixel
+        at_cell = (freqs * span).clamp(-0.5, 0.5)  # cycles per cell pixel
         return torch.exp(2j * math.pi * at_cell[:, None] * taps[None])  # (n, k)
 
     rows = response_axis(torch.fft.fftfreq(size[0], device=images.device), span_y)
     cols = response_axis(torch.fft.rfftfreq(size[1], device=images.device), span_x)
-    response = rows @ linear.kernel.to(rows.dtype) @ cols.T  # (B, H', W'//2+1)
-    spectrum = torch.fft.rfft2(padded.double()) * response[:, None]
-    out = torch.fft.irfft2(spectrum, s=size)[..., pad_y:pad_y + h, pad_x:pad_x + w]
-    return out.float() + linear.out_mean
+    out = torch.empty(images.shape, dtype=torch.float32, device=images.device)
+    for b in range(images.shape[0]):
+        response = rows @ linear.kernel[b].to(rows.dtype) @ cols.T  # (H', W'//2+1)
+        for c in range(images.shape[1]):  # one plane at a time: 4k images stay in memory
+            plane = (images[b, c].float() - linear.in_mean[b, c])[None, None]
+            padded = F.pad(plane, (pad_x, pad_x, pad_y, pad_y), mode="reflect")[0, 0]
+            filtered = torch.fft.irfft2(torch.fft.rfft2(padded) * response, s=size)
+            out[b, c] = filtered[pad_y:pad_y + h, pad_x:pad_x + w] + linear.out_mean[b, c]
+    return out
 
 
 def filter_fit(linear: LinearFilter, example_in: torch.Tensor, example_out: torch.Tensor

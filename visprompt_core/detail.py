@@ -262,11 +262,12 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
     if len(picked):
         out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
                                   eps, weight[picked], contrast[picked])
-    unfiltered = out.clone()
+    unfiltered = out
     taken = (share > 0).nonzero().flatten()
     if len(taken):
         part = share[taken].view(-1, 1, 1, 1)
         filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
+        out = out.clone()
         out[taken] = (1 - part) * out[taken] + part * filtered
     return Refinement(out, unfiltered, linear, share)
 

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core.data import ops
@@ -105,9 +104,11 @@ def large_scenes(n: int, seed: int, size: int) -> torch.Tensor:
 
 
 def shrunk(images: torch.Tensor) -> torch.Tensor:
-    """(B, 3, S, S) -> the 111-px cells a canvas holds (PIL bicubic, as the pipeline)."""
-    return torch.stack([cv.pil_to_tensor(cv.tensor_to_pil(image).resize(
-        (111, 111), Image.Resampling.BICUBIC)) for image in images])
+    """(B, 3, S, S) -> the 111-px cells a canvas holds (``canvas.fit_cell``, as the
+    pipeline)."""
+    return torch.stack([cv.pil_to_tensor(cv.fit_cell(cv.tensor_to_pil(image),
+                                                     cv.LAYOUT_2X2.query))
+                        for image in images])
 
 
 def test_a_filter_fitted_on_cells_applies_at_full_size() -> None:

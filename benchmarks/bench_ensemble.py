@@ -16,7 +16,8 @@ log-probabilities).
 
 Several pairs: 4 example pairs per episode; one 2x2 canvas per pair combined by the
 pipeline's rule or by averaging probabilities, and the 3x2 two-pair layout; the
-pipeline's 4-pair answer and the 1-pair answer also with the query detail transfer.
+pipeline's 4-pair answer and the 1-pair answer also with the query detail transfer (the
+pipeline's: the linear filter fitted on all 4 pairs; and on the first pair alone).
 
 Cost: ``VisualPrompter.prompt`` (PIL in -> PIL out, one example pair, 512x512 query) with
 ``ensemble=1`` and ``ensemble=4`` timed alternately, median of --repeat runs each; then
@@ -47,7 +48,7 @@ from visprompt_core.data.episodes import (
 )
 from visprompt_core.data.metrics import score
 from visprompt_core.data.tasks import TASK_NAMES, TASKS
-from visprompt_core.detail import refine_answers
+from visprompt_core.detail import ExampleCells, refine, refine_answers
 from visprompt_core.ensemble import ARRANGEMENTS, restored_mean, view_answers, window_answers
 from visprompt_core.evaluation import arrangement_study, predict_answers
 from visprompt_core.pipeline import load_model
@@ -164,7 +165,7 @@ def several_pairs(args: argparse.Namespace) -> None:
              "2 pairs x (2x2, 2x2T), 4 canv.", "2 pairs on one 3x2 canvas",
              "4 pairs on two 3x2 canvases", "2 pairs, 2 canvases, pipeline",
              "4 pairs, 4 canvases, pipeline", "1 pair + detail (default path)",
-             "4 pairs, pipeline + detail")
+             "4 pairs, pipeline + detail", "4 pairs, pipeline + first pair's detail")
     sums = {k: dict.fromkeys(TASK_NAMES, 0.0) for k in names}
     counts = dict.fromkeys(TASK_NAMES, 0)
     m2, m3 = cv.LAYOUT_2X2.patch_mask(), cv.LAYOUT_3X2.patch_mask()
@@ -202,16 +203,25 @@ def several_pairs(args: argparse.Namespace) -> None:
             names[5]: answer(p3.mean(0), c3[:b], cv.LAYOUT_3X2, m3, p3[0]),
         }
         preds[names[8]] = refine_answers(model, base, preds[names[0]], cv.LAYOUT_2X2)
-        preds[names[9]] = refine_answers(model, base, preds[names[7]], cv.LAYOUT_2X2)
+        every_pair = ExampleCells(x[:, :4], y[:, :4], torch.full((b,), 4))
+        preds[names[9]] = refine(model, base, preds[names[7]], cv.LAYOUT_2X2, every_pair).answers
+        preds[names[10]] = refine_answers(model, base, preds[names[7]], cv.LAYOUT_2X2)
         for name, pred in preds.items():
             for t, v in zip(tid.tolist(), score(pred.clamp(0, 1), y[:, 4], tid).tolist()):
                 sums[name][TASK_NAMES[t]] += v
         for t in tid.tolist():
             counts[TASK_NAMES[t]] += 1
-    print_means(f"\nseveral example pairs ({args.episodes} x {len(TASK_NAMES)} episodes, "
-                f"4 pairs each, evaluation seed index 500; rows without 'pipeline': "
-                f"probabilities averaged; rows without 'detail': as decoded)",
-                {n: sums[n] for n in names}, counts)
+    per = print_means(f"\nseveral example pairs ({args.episodes} x {len(TASK_NAMES)} "
+                      f"episodes, 4 pairs each, evaluation seed index 500; rows without "
+                      f"'pipeline': probabilities averaged; rows without 'detail': as "
+                      f"decoded)", {n: sums[n] for n in names}, counts)
+    columns = (names[0], names[8], names[7], names[9], names[10])
+    print("\nper family: " + " | ".join(f"({i + 1}) {c}" for i, c in enumerate(columns)))
+    print(f"{'family':<18} {'metric':<5}" + "".join(f"{f'({i + 1})':>9}"
+                                                   for i in range(len(columns))))
+    for task in TASK_NAMES:
+        metric = "IoU" if TASKS[task].kind == "mask" else "PSNR"
+        print(f"{task:<18} {metric:<5}" + "".join(f"{per[c][task]:>9.3f}" for c in columns))
 
 
 def cost(args: argparse.Namespace) -> None:

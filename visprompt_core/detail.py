@@ -48,6 +48,7 @@ from visprompt_core.linear_filter import (
     filter_fit,
     filter_weight,
     fit_linear_filter,
+    stack_pairs,
 )
 from visprompt_core.model import MAEVQGAN
 
@@ -223,41 +224,60 @@ def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tenso
     return refine(model, canvases, answers, layout).answers
 
 
-def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layout: Layout
-           ) -> Refinement:
+@dataclass(frozen=True)
+class ExampleCells:
+    """Each prompt's example pairs as cells: ``inputs`` and ``outputs`` (B, P, 3, h, w),
+    of which the first ``counts`` (B,) are real, the rest padding."""
+
+    inputs: torch.Tensor
+    outputs: torch.Tensor
+    counts: torch.Tensor
+
+
+def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layout: Layout,
+           examples: ExampleCells | None = None) -> Refinement:
     """``answers`` (B, 3, h, w) to the prompts on ``canvases`` (B, 3, S, S, in ``layout``)
     refined by the model's recipe (``ModelConfig.detail_radius`` / ``detail_eps``) from
-    the canvas's first example pair and its query (``refine_cells``); unchanged where the
-    radius is None."""
+    the prompts' example pairs and their queries (``refine_cells``); unchanged where the
+    radius is None. ``examples``: all of each prompt's pairs, the first of them the
+    canvas's (None: the canvas's first pair alone)."""
     config = model.model_config
     if config.detail_radius is None:
         answers = answers.float()
         return Refinement(answers, answers, None, torch.zeros(len(answers)))
-    box_in, box_out = layout.pairs[0]
+    if examples is None:
+        box_in, box_out = layout.pairs[0]
+        examples = ExampleCells(_cell(canvases, box_in)[:, None],
+                                _cell(canvases, box_out)[:, None],
+                                torch.ones(len(canvases), dtype=torch.long))
 
     def reconstruct(rows: torch.Tensor) -> torch.Tensor:
         return model.reconstruct_region(canvases[rows], *layout.query.slices())
 
-    return refine_cells(answers, _cell(canvases, box_in), _cell(canvases, box_out),
+    return refine_cells(answers, examples.inputs, examples.outputs,
                         _cell(canvases, layout.query), reconstruct, config.detail_radius,
-                        config.detail_eps)
+                        config.detail_eps, examples.counts)
 
 
 def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: torch.Tensor,
                  query: torch.Tensor, reconstruct: Callable[[torch.Tensor], torch.Tensor],
-                 radius: int, eps: float) -> Refinement:
+                 radius: int, eps: float, pairs: torch.Tensor | None = None) -> Refinement:
     """``answers`` (B, 3, h, w) with their query's detail carried in, as much as the
-    example pair is a local map of colours, or of colours and contrast
+    first example pair is a local map of colours, or of colours and contrast
     (``transfer_plan``; the contrast path in its own windows, ``CONTRAST_RADIUS`` /
-    ``CONTRAST_EPS``), then blended towards the example pair's linear filter applied to
-    the query as much as that filter explains the pair (``linear_filter.filter_weight``).
-    ``reconstruct(rows)``: the tokenizer's reconstruction of those rows' queries, asked
-    only for the rows that take the detail."""
+    ``CONTRAST_EPS``), then blended towards the example pairs' linear filter applied to
+    the query as much as that filter explains the pairs (``linear_filter.filter_weight``,
+    against the pairs' mean ``pointwise_fit``). ``example_in`` / ``example_out``:
+    (B, 3, h, w), one pair per prompt, or (B, P, 3, h, w), of which the first ``pairs``
+    (B,) count (None: all). ``reconstruct(rows)``: the tokenizer's reconstruction of
+    those rows' queries, asked only for the rows that take the detail."""
+    inputs, outputs, real = stack_pairs(example_in, example_out, pairs)
     out = answers.float().clone()
-    colour_fit = pointwise_fit(example_in, example_out, radius, eps)
-    weight, contrast = transfer_plan(example_in, example_out, radius, eps, colour_fit)
-    linear = fit_linear_filter(example_in, example_out)
-    share = filter_weight(filter_fit(linear, example_in, example_out), colour_fit)
+    colour_fit = pointwise_fit(inputs[:, 0], outputs[:, 0], radius, eps)
+    weight, contrast = transfer_plan(inputs[:, 0], outputs[:, 0], radius, eps, colour_fit)
+    linear = fit_linear_filter(inputs, outputs, pairs)
+    share = filter_weight(filter_fit(linear, inputs, outputs, pairs),
+                          _mean_colour_fit(inputs, outputs, real, colour_fit, radius, eps))
     picked = ((weight > 0) & (share < 1)).nonzero().flatten()
     if len(picked):
         out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
@@ -270,6 +290,19 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         out = out.clone()
         out[taken] = (1 - part) * out[taken] + part * filtered
     return Refinement(out, unfiltered, linear, share)
+
+
+def _mean_colour_fit(inputs: torch.Tensor, outputs: torch.Tensor, real: torch.Tensor,
+                     first_fit: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
+    """(B,) the mean ``pointwise_fit`` of each prompt's real pairs ((B, P, 3, h, w) each,
+    ``real`` (B, P, 1, 1, 1) from ``stack_pairs``), the first pair's ``first_fit`` known."""
+    b, p = inputs.shape[:2]
+    if p == 1:
+        return first_fit
+    rest = pointwise_fit(inputs[:, 1:].flatten(0, 1), outputs[:, 1:].flatten(0, 1), radius,
+                         eps).view(b, p - 1)
+    fits, counted = torch.cat([first_fit[:, None], rest], 1), real.view(b, p)
+    return (fits * counted).sum(1) / counted.sum(1)
 
 
 def follow_plan(answers: torch.Tensor, seen: torch.Tensor, query: torch.Tensor, radius: int,

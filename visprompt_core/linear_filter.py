@@ -7,7 +7,8 @@ loses to the query itself), yet the example pair states the filter exactly. So a
 ``(2r+1)^2`` kernel, the same for the three channels, plus an offset per channel, is fitted
 to the example pair by least squares (``fit_linear_filter``: the normal equations built
 from the pair's auto- and cross-correlations, computed by FFT, with a ridge that favours
-compact kernels). Where
+compact kernels; with several example pairs, one filter for all of them: their
+correlations add up, and each pair constrains what another leaves open). Where
 it explains the example output almost entirely (``filter_fit``, an R^2), and better than
 the local colour maps of ``visprompt_core.detail`` do, the answer is that filter applied to
 the query (``filter_weight``). Elsewhere (masks, colour swaps, flips, line art) it fits
@@ -64,32 +65,60 @@ class LinearFilter:
                             self.out_mean.to(device))
 
 
+def stack_pairs(example_in: torch.Tensor, example_out: torch.Tensor,
+                pairs: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Example pairs as (B, P, C, H, W) inputs and outputs and a (B, P, 1, 1, 1) float
+    mask of the pairs that count. ``example_in`` / ``example_out``: (B, C, H, W) (one pair
+    per prompt) or (B, P, C, H, W); ``pairs`` (B,): how many of each prompt's P pairs are
+    real, the rest padding (None: all)."""
+    if example_in.shape != example_out.shape or example_in.dim() not in (4, 5):
+        raise ValueError(f"example_in and example_out must be equal (B, C, H, W) or "
+                         f"(B, P, C, H, W) tensors, got {tuple(example_in.shape)} and "
+                         f"{tuple(example_out.shape)}")
+    if example_in.dim() == 4:
+        example_in, example_out = example_in[:, None], example_out[:, None]
+    b, p = example_in.shape[:2]
+    if pairs is None:
+        pairs = torch.full((b,), p, device=example_in.device)
+    if pairs.shape != (b,) or not bool(((pairs >= 1) & (pairs <= p)).all()):
+        raise ValueError(f"pairs must be (B,) counts from 1 to {p}, got {pairs.tolist()}")
+    index = torch.arange(p, device=example_in.device)
+    real = (index[None] < pairs.to(example_in.device)[:, None]).float()
+    return example_in.float(), example_out.float(), real.view(b, p, 1, 1, 1)
+
+
 def fit_linear_filter(example_in: torch.Tensor, example_out: torch.Tensor,
-                      radius: int = FILTER_RADIUS, ridge: float = FILTER_RIDGE,
-                      spread: float = FILTER_SPREAD) -> LinearFilter:
-    """The least-squares ``LinearFilter`` of ``radius`` that takes ``example_in`` to
-    ``example_out`` (both (B, 3, H, W)). The normal equations hold the input's
-    autocorrelation at every difference of two taps and the output's cross-correlation
-    with the input at every tap, each summed over the channels and over the image (an
-    FFT of the zero-padded cells, so no wrap-around); ``ridge`` plus ``spread`` times the
-    tap's squared distance from the centre, times the input's energy, is added to their
-    diagonal."""
-    if example_in.shape != example_out.shape or example_in.dim() != 4:
-        raise ValueError(f"example_in and example_out must be equal (B, C, H, W) tensors, "
-                         f"got {tuple(example_in.shape)} and {tuple(example_out.shape)}")
+                      pairs: torch.Tensor | None = None, radius: int = FILTER_RADIUS,
+                      ridge: float = FILTER_RIDGE, spread: float = FILTER_SPREAD
+                      ) -> LinearFilter:
+    """The least-squares ``LinearFilter`` of ``radius`` that takes each prompt's example
+    inputs to its example outputs: (B, C, H, W) for one pair per prompt, (B, P, C, H, W)
+    for several, of which the first ``pairs`` (B,) count (``stack_pairs``). The normal
+    equations hold the inputs' autocorrelation at every difference of two taps and the
+    outputs' cross-correlation with the inputs at every tap, each summed over the
+    channels, the pairs and the image (an FFT of the zero-padded cells, so no
+    wrap-around); ``ridge`` plus ``spread`` times the tap's squared distance from the
+    centre, times the inputs' energy, is added to their diagonal. One filter for all the
+    prompt's pairs: its offsets are their mean colours."""
     if radius < 0 or ridge <= 0 or spread < 0:
         raise ValueError(f"need radius >= 0, ridge > 0 and spread >= 0, got {radius}, "
                          f"{ridge} and {spread}")
-    b, _, h, w = example_in.shape
-    in_mean = example_in.float().mean((2, 3), keepdim=True)
-    out_mean = example_out.float().mean((2, 3), keepdim=True)
-    x = (example_in.float() - in_mean).double()
-    y = (example_out.float() - out_mean).double()
+    inputs, outputs, real = stack_pairs(example_in, example_out, pairs)
+    b, _, _, h, w = inputs.shape
+
+    def pooled_mean(x: torch.Tensor) -> torch.Tensor:  # (B, C, 1, 1) over the real pairs
+        return (x.mean((3, 4), keepdim=True) * real).sum(1) / real.sum(1)
+
+    # Each pair is centred on its own means: the zero padding of the correlations then
+    # continues every cell at its mean. The filter's offsets are the means over the pairs.
+    x = ((inputs - inputs.mean((3, 4), keepdim=True)) * real).double()
+    y = ((outputs - outputs.mean((3, 4), keepdim=True)) * real).double()
     size = (h + 2 * radius, w + 2 * radius)  # lags up to 2r apart stay unwrapped
     spectrum_x = torch.fft.rfft2(x, s=size)
     spectrum_y = torch.fft.rfft2(y, s=size)
-    auto = torch.fft.irfft2((spectrum_x.conj() * spectrum_x).sum(1), s=size)
-    cross = torch.fft.irfft2((spectrum_y.conj() * spectrum_x).sum(1), s=size)
+    auto = torch.fft.irfft2((spectrum_x.conj() * spectrum_x).sum((1, 2)), s=size)
+    cross = torch.fft.irfft2((spectrum_y.conj() * spectrum_x).sum((1, 2)), s=size)
     taps = torch.arange(-radius, radius + 1, device=x.device)
     dy, dx = (t.flatten() for t in torch.meshgrid(taps, taps, indexing="ij"))
     normal = auto[:, (dy[None] - dy[:, None]) % size[0], (dx[None] - dx[:, None]) % size[1]]
@@ -99,7 +128,7 @@ def fit_linear_filter(example_in: torch.Tensor, example_out: torch.Tensor,
     penalty = torch.diag_embed(energy * (ridge + spread * distance))
     kernel = torch.linalg.solve(normal + penalty, rhs)
     k = 2 * radius + 1
-    return LinearFilter(kernel.float().view(b, k, k), in_mean, out_mean)
+    return LinearFilter(kernel.float().view(b, k, k), pooled_mean(inputs), pooled_mean(outputs))
 
 
 def apply_linear_filter(linear: LinearFilter, images: torch.Tensor) -> torch.Tensor:
@@ -149,15 +178,19 @@ def apply_linear_filter_at_scale(linear: LinearFilter, images: torch.Tensor,
     return out
 
 
-def filter_fit(linear: LinearFilter, example_in: torch.Tensor, example_out: torch.Tensor
-               ) -> torch.Tensor:
-    """(B,) how much of the example output's variance the filter explains (an R^2, 0..1);
-    0 where the output is flat (it shows no filter)."""
-    predicted = apply_linear_filter(linear, example_in)
-    error = ((predicted - example_out.float()) ** 2).sum((1, 2, 3))
-    spread = ((example_out.float() - linear.out_mean) ** 2).sum((1, 2, 3))
+def filter_fit(linear: LinearFilter, example_in: torch.Tensor, example_out: torch.Tensor,
+               pairs: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) how much of the example outputs' variance the filter explains (an R^2, 0..1;
+    each output's variance about its own mean, summed over the prompt's real pairs, shapes
+    as in ``fit_linear_filter``); 0 where the outputs are flat (they show no filter)."""
+    inputs, outputs, real = stack_pairs(example_in, example_out, pairs)
+    b, p = inputs.shape[:2]
+    per_pair = linear.select(torch.arange(b, device=inputs.device).repeat_interleave(p))
+    predicted = apply_linear_filter(per_pair, inputs.flatten(0, 1)).view(inputs.shape)
+    error = (((predicted - outputs) ** 2) * real).sum((1, 2, 3, 4))
+    spread = (((outputs - outputs.mean((3, 4), keepdim=True)) ** 2) * real).sum((1, 2, 3, 4))
     fit = (1 - error / spread.clamp(min=1e-12)).clamp(0, 1)
-    flat = spread / example_out[0].numel() < FLAT_VARIANCE
+    flat = spread / (real.sum((1, 2, 3, 4)) * outputs[0, 0].numel()) < FLAT_VARIANCE
     return torch.where(flat, torch.zeros_like(fit), fit)
 
 

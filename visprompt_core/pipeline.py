@@ -56,7 +56,7 @@ from PIL import Image
 from visprompt_core import canvas as cv
 from visprompt_core import ensemble, tiling
 from visprompt_core.checkpoints import load_model_file
-from visprompt_core.detail import refine
+from visprompt_core.detail import ExampleCells, refine
 from visprompt_core.ensemble import ARRANGEMENTS, Arrangement
 from visprompt_core.errors import InputError
 from visprompt_core.graphs import GraphedAnswers
@@ -138,6 +138,27 @@ class PromptRequest:
         combos = [(arr, pair) for arr in ARRANGEMENTS for pair in self.examples]
         self.canvases = combos[:k]
         return self.canvases
+
+
+def _example_cells(canvases: torch.Tensor, owners: Sequence[int],
+                   plans: Sequence[Sequence[tuple[Arrangement, Pair]]], wanted: Sequence[int]
+                   ) -> ExampleCells:
+    """The example pairs of the ``wanted`` prompts as the model saw them: the example cells
+    of each prompt's upright canvases (``ARRANGEMENTS[0]``, one per pair on its canvases),
+    padded to the largest count with the prompt's first pair."""
+    rows = []
+    for job in wanted:
+        start = owners.index(job)
+        rows.append([start + k for k, (arrangement, _) in enumerate(plans[job])
+                     if arrangement == ARRANGEMENTS[0]])
+    most = max(len(r) for r in rows)
+    index = torch.tensor([r + [r[0]] * (most - len(r)) for r in rows])
+    chosen = canvases[index.flatten()]
+    (in_rows, in_cols), (out_rows, out_cols) = (box.slices() for box in
+                                                ensemble.LAYOUT.pairs[0])
+    cells = [chosen[:, :, r, c].float().unflatten(0, index.shape)
+             for r, c in ((in_rows, in_cols), (out_rows, out_cols))]
+    return ExampleCells(cells[0], cells[1], torch.tensor([len(r) for r in rows]))
 
 
 def _prompt_canvases(req: PromptRequest, plan: Sequence[tuple[Arrangement, Pair]]
@@ -407,9 +428,10 @@ class VisualPrompter:
         if not wanted or self.model.model_config.detail_radius is None:  # nothing to do
             return combined, {}
         upright = canvases[[owners.index(i) for i in wanted]]  # each prompt's first canvas
+        examples = _example_cells(canvases, owners, plans, wanted)
         with cpu_threads(self.threads):
             refined = refine(self.model, upright, combined[wanted].to(self.device),
-                             ensemble.LAYOUT)
+                             ensemble.LAYOUT, examples)
         combined[wanted] = refined.answers.cpu()
         filters = {}
         if refined.linear is not None:

@@ -7,10 +7,13 @@ for every row. Answers of 1 canvas (the default path) and of 4 views (the pipeli
 ensemble), each as decoded and with the query's detail carried in
 (``visprompt_core.detail``) at every (radius, eps) of --settings: as the pipeline does
 (``refine_cells``: ``transfer_plan``'s colours, or colours and contrast for line art, the
-latter in its own windows, ``CONTRAST_RADIUS`` / ``CONTRAST_EPS``; then the example pair's
-linear filter where it explains the pair, ``visprompt_core.linear_filter``), the same
-without the filter (the ninth session's recipe), with colours alone (the eighth
-session's), and with colours alone at full weight ("ungated"); mean IoU over the
+latter in its own windows, ``CONTRAST_RADIUS`` / ``CONTRAST_EPS``; the snapping to the
+query's regions where the example pair paints regions, ``visprompt_core.regions``; then
+the example pair's linear filter where it explains the pair,
+``visprompt_core.linear_filter``), the same without the region snapping (the tenth
+session's recipe), without the snapping and the filter (the ninth session's), with
+colours alone (the eighth session's), and with colours alone at full weight
+("ungated"); mean IoU over the
 mask-like families, mean PSNR (dB) over the image-like ones; then per family (first
 setting), with the "copy the query" and "copy the example output" baselines, the mean
 ``pointwise_fit`` of each family's example pairs, of colours and of colours and contrast,
@@ -64,10 +67,11 @@ def parse_settings(text: str) -> list[tuple[int, float]]:
 
 Variant = tuple[int, tuple[int, float] | None, str]
 # How a setting's answer is refined: as the pipeline does (``refine_cells``), the same
-# without the linear filter (colours, or colours and contrast for line art:
+# without the region snapping (the tenth session's recipe), without the region snapping
+# and the linear filter (the ninth session's: colours, or colours and contrast for line art:
 # ``transfer_plan``), colours alone (the eighth session's recipe), colours alone at full
 # weight.
-MODES = ("recipe", "no filter", "colours only", "ungated")
+MODES = ("recipe", "no regions", "no filter", "colours only", "ungated")
 
 
 @torch.inference_mode()
@@ -110,6 +114,9 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
                 recipe = refine_cells(raw, example_in, example_out, episodes.query,
                                       seen.__getitem__, *setting).answers
                 add_scores(sums[(views, setting, "recipe")], recipe, episodes)
+                no_regions = refine_cells(raw, example_in, example_out, episodes.query,
+                                          seen.__getitem__, *setting, regions=False).answers
+                add_scores(sums[(views, setting, "no regions")], no_regions, episodes)
                 weight, contrast = plans[setting]
                 no_filter = follow_plan(raw, seen, episodes.query, *setting, weight, contrast)
                 add_scores(sums[(views, setting, "no filter")], no_filter, episodes)
@@ -142,13 +149,15 @@ def quality(prompter: VisualPrompter, args: argparse.Namespace) -> None:
         print(f"{name:<52} {mean_iou:>16.3f} {mean_psnr:>18.2f}")
     first = settings[0]
     columns = [label((1, None, "recipe")), label((1, first, "colours only")),
-               label((1, first, "no filter")), label((1, first, "recipe")),
+               label((1, first, "no filter")), label((1, first, "no regions")),
+               label((1, first, "recipe")),
                label((4, None, "recipe")), label((4, first, "recipe")), "copy query",
                "copy example"]
     print(f"\nper family (detail r{first[0]} eps {first[1]:g}; fit: the example pairs' "
           f"pointwise_fit, of colours and of colours + contrast, and their filter_fit):")
     print(f"{'family':<18} {'metric':<5} {'1 canvas':>9} {'colours':>8} {'no filt':>8} "
-          f"{'+detail':>8} {'4 views':>8} {'+detail':>8} {'copy q':>7} {'copy ex':>8} "
+          f"{'no reg':>8} {'+detail':>8} {'4 views':>8} {'+detail':>8} {'copy q':>7} "
+          f"{'copy ex':>8} "
           f"{'fit':>5} {'+contr':>6} {'filter':>6}")
     for task in TASK_NAMES:
         metric = "IoU" if TASKS[task].kind == "mask" else "PSNR"

@@ -51,6 +51,7 @@ from visprompt_core.linear_filter import (
     stack_pairs,
 )
 from visprompt_core.model import MAEVQGAN
+from visprompt_core.regions import regions_explain, snap_to_regions
 
 # How much detail an answer gets follows how well its example pair is a local colour map
 # (``pointwise_fit``): none below GATE_LOW, all above GATE_HIGH (measured in
@@ -261,16 +262,21 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
 
 def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: torch.Tensor,
                  query: torch.Tensor, reconstruct: Callable[[torch.Tensor], torch.Tensor],
-                 radius: int, eps: float, pairs: torch.Tensor | None = None) -> Refinement:
+                 radius: int, eps: float, pairs: torch.Tensor | None = None,
+                 regions: bool = True) -> Refinement:
     """``answers`` (B, 3, h, w) with their query's detail carried in, as much as the
     first example pair is a local map of colours, or of colours and contrast
     (``transfer_plan``; the contrast path in its own windows, ``CONTRAST_RADIUS`` /
-    ``CONTRAST_EPS``), then blended towards the example pairs' linear filter applied to
-    the query as much as that filter explains the pairs (``linear_filter.filter_weight``,
-    against the pairs' mean ``pointwise_fit``). ``example_in`` / ``example_out``:
-    (B, 3, h, w), one pair per prompt, or (B, P, 3, h, w), of which the first ``pairs``
-    (B,) count (None: all). ``reconstruct(rows)``: the tokenizer's reconstruction of
-    those rows' queries, asked only for the rows that take the detail."""
+    ``CONTRAST_EPS``); snapped to the query's regions where every example pair paints
+    regions of its input in touching regions' colours (``regions.regions_explain``,
+    ``regions.snap_to_regions``) and the filter takes no share; then blended towards the
+    example pairs' linear filter applied to the query as much as that filter explains
+    the pairs (``linear_filter.filter_weight``, against the pairs' mean
+    ``pointwise_fit``). ``example_in`` / ``example_out``: (B, 3, h, w), one pair per
+    prompt, or (B, P, 3, h, w), of which the first ``pairs`` (B,) count (None: all).
+    ``reconstruct(rows)``: the tokenizer's reconstruction of those rows' queries, asked
+    only for the rows that take the detail. ``regions``: False leaves the snapping out
+    (the tenth session's recipe, for studies)."""
     inputs, outputs, real = stack_pairs(example_in, example_out, pairs)
     out = answers.float().clone()
     colour_fit = pointwise_fit(inputs[:, 0], outputs[:, 0], radius, eps)
@@ -282,6 +288,11 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
     if len(picked):
         out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
                                   eps, weight[picked], contrast[picked])
+    if regions:
+        regional = ((share == 0) & _regions_explain_pairs(inputs, outputs, real)
+                    ).nonzero().flatten()
+        if len(regional):
+            out[regional] = snap_to_regions(query[regional], out[regional])
     unfiltered = out
     taken = (share > 0).nonzero().flatten()
     if len(taken):
@@ -290,6 +301,15 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         out = out.clone()
         out[taken] = (1 - part) * out[taken] + part * filtered
     return Refinement(out, unfiltered, linear, share)
+
+
+def _regions_explain_pairs(inputs: torch.Tensor, outputs: torch.Tensor, real: torch.Tensor
+                           ) -> torch.Tensor:
+    """(B,) bool: ``regions.regions_explain`` holds for every real pair of the prompt
+    ((B, P, 3, h, w) each, ``real`` from ``stack_pairs``)."""
+    b, p = inputs.shape[:2]
+    explained = regions_explain(inputs.flatten(0, 1), outputs.flatten(0, 1)).view(b, p)
+    return (explained | (real.view(b, p) == 0)).all(1)
 
 
 def _mean_colour_fit(inputs: torch.Tensor, outputs: torch.Tensor, real: torch.Tensor,

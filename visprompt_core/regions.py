@@ -1,0 +1,123 @@
+"""Region recolouring: where the example pair paints whole regions of its input in the
+colours of neighbouring regions, answer in the query's own regions and colours.
+
+Some tasks an artist shows recolour flat regions with colours the image already holds:
+line art filled with the colour of its outlines, two colours swapped. The model's answer
+to them is soft: its tokens cannot draw the query's regions crisply. The query's regions
+are known exactly, though. A region is a 4-connected set of pixels whose neighbours differ
+by less than ``REGION_TOLERANCE`` in every channel (``region_labels``). Each region of the
+query either keeps its pixels or is painted in the mean colour of a region it touches,
+whichever the model's answer is closer to over the region (``snap_to_regions``); painting
+must bring the squared error under ``REPAINT_MARGIN`` times that of keeping, because a
+wrongly painted region costs more than a region left alone.
+
+Gate (``regions_explain``): the same snapping, guided by the example output itself, must
+reproduce the example output from the example input (``GATE_PSNR``) and do clearly
+better than the input does (``GATE_GAIN``). Masks, filters, flips, new colours and line
+art fail it: their outputs are not the input's regions in the input's colours.
+Measured in docs/quality.md (section 0, "Region recolouring").
+"""
+
+from __future__ import annotations
+
+import torch
+
+from visprompt_core.data.metrics import psnr
+
+# Neighbouring pixels closer than this in every channel belong to one region.
+REGION_TOLERANCE = 0.08
+# A region is painted only where that lowers the answer's squared error over it below
+# this fraction of keeping the query's pixels (tuned in docs/quality.md).
+REPAINT_MARGIN = 0.4
+# The gate: the example output rebuilt from the example input's regions must reach this
+# PSNR (dB) and beat the example input by GATE_GAIN dB.
+GATE_PSNR, GATE_GAIN = 40.0, 10.0
+
+
+def region_labels(images: torch.Tensor, tolerance: float = REGION_TOLERANCE
+                  ) -> torch.Tensor:
+    """(B, C, H, W) -> (B, H, W) long: each pixel's region, named by the smallest flat
+    index (y * W + x) of its pixels. Regions: 4-connected pixels whose colours differ
+    from a neighbour's by less than ``tolerance`` in every channel."""
+    b, _, h, w = images.shape
+    joined_x = (images[..., :, 1:] - images[..., :, :-1]).abs().amax(1) < tolerance
+    joined_y = (images[..., 1:, :] - images[..., :-1, :]).abs().amax(1) < tolerance
+    none = h * w  # larger than every label
+    labels = torch.arange(h * w, device=images.device).view(1, h, w).repeat(b, 1, 1)
+    while True:  # each label falls to its neighbours' minimum, then follows its pointers
+        lowest = labels.clone()
+        lowest[..., :, 1:] = torch.minimum(lowest[..., :, 1:],
+                                           torch.where(joined_x, labels[..., :, :-1], none))
+        lowest[..., :, :-1] = torch.minimum(lowest[..., :, :-1],
+                                            torch.where(joined_x, labels[..., :, 1:], none))
+        lowest[..., 1:, :] = torch.minimum(lowest[..., 1:, :],
+                                           torch.where(joined_y, labels[..., :-1, :], none))
+        lowest[..., :-1, :] = torch.minimum(lowest[..., :-1, :],
+                                            torch.where(joined_y, labels[..., 1:, :], none))
+        flat = lowest.view(b, -1)
+        for _ in range(4):
+            flat = flat.gather(1, flat)
+        updated = flat.view(b, h, w)
+        if torch.equal(updated, labels):
+            return labels
+        labels = updated
+
+
+def snap_to_regions(images: torch.Tensor, guide: torch.Tensor,
+                    margin: float = REPAINT_MARGIN,
+                    tolerance: float = REGION_TOLERANCE) -> torch.Tensor:
+    """``images`` (B, C, H, W) with each region (``region_labels``) either kept or painted
+    in the mean colour of a region it touches, whichever is closer to ``guide`` (same
+    shape) in squared error over the region; painting only below ``margin`` times the
+    error of keeping. float32."""
+    if images.shape != guide.shape or images.dim() != 4:
+        raise ValueError(f"images and guide must be equal (B, C, H, W) tensors, got "
+                         f"{tuple(images.shape)} and {tuple(guide.shape)}")
+    b, c, h, w = images.shape
+    n = h * w
+    labels = region_labels(images, tolerance)
+    flat = labels.view(b, n)
+    pixels, target = images.float().reshape(b, c, n), guide.float().reshape(b, c, n)
+
+    def per_region(values: torch.Tensor) -> torch.Tensor:  # (B, K, N) -> sums (B, K, N)
+        index = flat[:, None].expand(-1, values.shape[1], -1)
+        return torch.zeros_like(values).scatter_add_(2, index, values)
+
+    sums = per_region(torch.cat([torch.ones_like(pixels[:, :1]), pixels, target,
+                                 ((target - pixels) ** 2).sum(1, keepdim=True),
+                                 (target ** 2).sum(1, keepdim=True)], 1))
+    count = sums[:, 0].clamp(min=1)
+    colour = sums[:, 1:1 + c] / count[:, None]  # each region's mean colour
+    target_sum, keep_error, target_square = (sums[:, 1 + c:1 + 2 * c], sums[:, 1 + 2 * c],
+                                             sums[:, 2 + 2 * c])
+    # Every (region, touching region) pair, once per shared pixel edge, both ways.
+    side_a = torch.cat([labels[..., :, 1:].reshape(b, -1), labels[..., 1:, :].reshape(b, -1)], 1)
+    side_b = torch.cat([labels[..., :, :-1].reshape(b, -1), labels[..., :-1, :].reshape(b, -1)],
+                       1)
+    row, edge = (side_a != side_b).nonzero(as_tuple=True)
+    region = torch.cat([side_a[row, edge], side_b[row, edge]])
+    other = torch.cat([side_b[row, edge], side_a[row, edge]])
+    row = torch.cat([row, row])
+    paint = colour[row, :, other]  # (E, C)
+    paint_error = (target_square[row, region] - 2 * (paint * target_sum[row, :, region]).sum(1)
+                   + count[row, region] * (paint ** 2).sum(1))
+    key = row * n + region
+    best = torch.full((b * n,), float("inf"), device=images.device)
+    best = best.scatter_reduce(0, key, paint_error, "amin")
+    chosen = torch.full((b * n, c), float("nan"), device=images.device)
+    winner = paint_error <= best[key]
+    chosen[key[winner]] = paint[winner]
+    repaint = best < margin * keep_error.reshape(-1)
+    painted = torch.where(repaint[:, None], chosen, float("nan")).view(b, n, c)
+    per_pixel = painted.gather(1, flat[..., None].expand(-1, -1, c)).permute(0, 2, 1)
+    out = torch.where(per_pixel.isnan(), pixels, per_pixel)
+    return out.reshape(b, c, h, w)
+
+
+def regions_explain(example_in: torch.Tensor, example_out: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: where the example output is the example input's regions, kept or
+    painted in a touching region's colour (module doc's gate)."""
+    rebuilt = snap_to_regions(example_in, example_out, margin=1.0)
+    reached = psnr(rebuilt, example_out.float())
+    return (reached >= GATE_PSNR) & (reached >= psnr(example_in.float(),
+                                                      example_out.float()) + GATE_GAIN)

@@ -30,7 +30,13 @@ clearly better than colours alone (by ``CONTRAST_GAIN_LOW`` to ``CONTRAST_GAIN_H
 colours alone do not (their weight is 0), the transfer runs on both, in wider windows
 (``CONTRAST_RADIUS``): the query's contrast draws its lines where the decoded answer only
 hints at them (``transfer_plan``).
-Measured in docs/quality.md (section 0, "Query detail transfer").
+
+Two more refinements follow the transfer (``refine_cells``): where the example pairs
+repaint flat regions in the colours of touching regions (outlines filled, colours
+swapped), the answer is snapped to the query's own regions (``visprompt_core.regions``);
+where they are a linear filter of their inputs, the answer is blended towards the query
+through that filter (``visprompt_core.linear_filter``).
+Measured in docs/quality.md (section 0, "Query detail transfer" and what follows it).
 """
 
 from __future__ import annotations
@@ -288,9 +294,10 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
     if len(picked):
         out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
                                   eps, weight[picked], contrast[picked])
-    if regions:
-        regional = ((share == 0) & _regions_explain_pairs(inputs, outputs, real)
-                    ).nonzero().flatten()
+    unshared = (share == 0).nonzero().flatten()
+    if regions and len(unshared):
+        regional = unshared[_regions_explain_pairs(inputs[unshared], outputs[unshared],
+                                                   real[unshared])]
         if len(regional):
             out[regional] = snap_to_regions(query[regional], out[regional])
     unfiltered = out

@@ -43,7 +43,11 @@ def region_labels(images: torch.Tensor, tolerance: float = REGION_TOLERANCE
     joined_x = (images[..., :, 1:] - images[..., :, :-1]).abs().amax(1) < tolerance
     joined_y = (images[..., 1:, :] - images[..., :-1, :]).abs().amax(1) < tolerance
     none = h * w  # larger than every label
-    labels = torch.arange(h * w, device=images.device).view(1, h, w).repeat(b, 1, 1)
+    # Start from the runs along each row: every pixel named by its run's first pixel.
+    starts = torch.ones(b, h, w, dtype=torch.bool, device=images.device)
+    starts[..., 1:] = ~joined_x
+    index = torch.arange(h * w, device=images.device).view(1, h, w)
+    labels = torch.where(starts, index, 0).cummax(-1).values
     while True:  # each label falls to its neighbours' minimum, then follows its pointers
         lowest = labels.clone()
         lowest[..., :, 1:] = torch.minimum(lowest[..., :, 1:],

@@ -194,9 +194,10 @@ class PromptPanel(QWidget):
         self.detail = QCheckBox("Keep the query's detail")
         self.detail.setToolTip(
             "Carry the query's texture and crisp edges into answers whose example pair "
-            "recolours in place (masks, colour changes) or draws line art, and apply "
-            "an example that is a filter (a blur, an inversion) to the query; off: the "
-            "model's answer as decoded"
+            "recolours in place (masks, colour changes) or draws line art, answer in the "
+            "query's own flat regions where the example fills outlines or swaps colours, "
+            "and apply an example that is a filter (a blur, an inversion) to the query; "
+            "off: the model's answer as decoded"
         )
         self.detail.toggled.connect(self.store_choices)
         form.addRow("", self.detail)

@@ -123,3 +123,36 @@ def test_demo_sheet(tmp_path: Path) -> None:
     out = run_demo(tmp_path / "demo.png", device="cpu")
     with Image.open(out) as sheet:
         assert sheet.size == (160 * len(COLUMNS), 18 + 160 * len(SAMPLE_TASKS))
+
+
+def test_default_region_snapping_sharpens_repainted_regions(
+    default_model: VisualPrompter,
+) -> None:
+    """Swapped colours and filled outlines: the shipped recipe's answers snapped to the
+    query's regions (visprompt_core.regions) beat the same recipe without the snapping
+    (measured: 21.2 -> 30.6 dB and 19.3 -> 20.3 dB on these 8 + 8 episodes)."""
+    import torch
+
+    from visprompt_core import canvas as cv
+    from visprompt_core.data.episodes import episode_seed, generate_batch
+    from visprompt_core.data.metrics import psnr
+    from visprompt_core.detail import refine_cells
+    from visprompt_core.evaluation import predict_answers
+
+    model = default_model.model
+    config = model.model_config
+    with torch.inference_mode():
+        episodes = generate_batch(16, episode_seed("eval", 624),
+                                  tasks=["swap_colors", "outline_to_fill"])
+        raw = predict_answers(model, episodes, detail_transfer=False)
+        seen = model.reconstruct_region(episodes.canvas, *cv.LAYOUT_2X2.query.slices())
+        scores = {}
+        for regions in (False, True):
+            answers = refine_cells(raw, episodes.examples_in[:, 0], episodes.examples_out[:, 0],
+                                   episodes.query, seen.__getitem__, config.detail_radius,
+                                   config.detail_eps, regions=regions).answers
+            for task in ("swap_colors", "outline_to_fill"):
+                rows = [i for i, name in enumerate(episodes.names) if name == task]
+                scores[(task, regions)] = float(psnr(answers[rows], episodes.answer[rows]).mean())
+    assert scores[("swap_colors", True)] > scores[("swap_colors", False)] + 2.0, scores
+    assert scores[("outline_to_fill", True)] > scores[("outline_to_fill", False)] + 0.3, scores

@@ -79,43 +79,38 @@ def snap_to_regions(images: torch.Tensor, guide: torch.Tensor,
                          f"{tuple(images.shape)} and {tuple(guide.shape)}")
     b, c, h, w = images.shape
     n = h * w
-    labels = region_labels(images, tolerance)
-    flat = labels.view(b, n)
-    pixels, target = images.float().reshape(b, c, n), guide.float().reshape(b, c, n)
-
-    def per_region(values: torch.Tensor) -> torch.Tensor:  # (B, K, N) -> sums (B, K, N)
-        index = flat[:, None].expand(-1, values.shape[1], -1)
-        return torch.zeros_like(values).scatter_add_(2, index, values)
-
-    sums = per_region(torch.cat([torch.ones_like(pixels[:, :1]), pixels, target,
-                                 ((target - pixels) ** 2).sum(1, keepdim=True),
-                                 (target ** 2).sum(1, keepdim=True)], 1))
+    # Regions named across the batch: image i's labels offset by i * n; pixels as rows.
+    labels = region_labels(images, tolerance) + n * torch.arange(b, device=images.device
+                                                                 ).view(b, 1, 1)
+    keys = labels.reshape(-1)
+    pixels = images.float().permute(0, 2, 3, 1).reshape(-1, c)
+    target = guide.float().permute(0, 2, 3, 1).reshape(-1, c)
+    per_pixel = torch.cat([torch.ones_like(pixels[:, :1]), pixels, target,
+                           ((target - pixels) ** 2).sum(1, keepdim=True),
+                           (target ** 2).sum(1, keepdim=True)], 1)
+    sums = torch.zeros_like(per_pixel).index_add_(0, keys, per_pixel)  # per region
     count = sums[:, 0].clamp(min=1)
     colour = sums[:, 1:1 + c] / count[:, None]  # each region's mean colour
-    target_sum, keep_error, target_square = (sums[:, 1 + c:1 + 2 * c], sums[:, 1 + 2 * c],
-                                             sums[:, 2 + 2 * c])
+    target_sum, keep_error, target_square = sums[:, 1 + c:1 + 2 * c], sums[:, -2], sums[:, -1]
     # Every (region, touching region) pair, once per shared pixel edge, both ways.
-    side_a = torch.cat([labels[..., :, 1:].reshape(b, -1), labels[..., 1:, :].reshape(b, -1)], 1)
-    side_b = torch.cat([labels[..., :, :-1].reshape(b, -1), labels[..., :-1, :].reshape(b, -1)],
-                       1)
-    row, edge = (side_a != side_b).nonzero(as_tuple=True)
-    region = torch.cat([side_a[row, edge], side_b[row, edge]])
-    other = torch.cat([side_b[row, edge], side_a[row, edge]])
-    row = torch.cat([row, row])
-    paint = colour[row, :, other]  # (E, C)
-    paint_error = (target_square[row, region] - 2 * (paint * target_sum[row, :, region]).sum(1)
-                   + count[row, region] * (paint ** 2).sum(1))
-    key = row * n + region
+    side_a = torch.cat([labels[:, :, 1:].reshape(-1), labels[:, 1:, :].reshape(-1)])
+    side_b = torch.cat([labels[:, :, :-1].reshape(-1), labels[:, :-1, :].reshape(-1)])
+    apart = side_a != side_b
+    region = torch.cat([side_a[apart], side_b[apart]])
+    other = torch.cat([side_b[apart], side_a[apart]])
+    paint = colour.index_select(0, other)  # (E, C)
+    paint_error = (target_square.index_select(0, region)
+                   - 2 * (paint * target_sum.index_select(0, region)).sum(1)
+                   + count.index_select(0, region) * (paint ** 2).sum(1))
     best = torch.full((b * n,), float("inf"), device=images.device)
-    best = best.scatter_reduce(0, key, paint_error, "amin")
+    best = best.scatter_reduce(0, region, paint_error, "amin")
     chosen = torch.full((b * n, c), float("nan"), device=images.device)
-    winner = paint_error <= best[key]
-    chosen[key[winner]] = paint[winner]
-    repaint = best < margin * keep_error.reshape(-1)
-    painted = torch.where(repaint[:, None], chosen, float("nan")).view(b, n, c)
-    per_pixel = painted.gather(1, flat[..., None].expand(-1, -1, c)).permute(0, 2, 1)
-    out = torch.where(per_pixel.isnan(), pixels, per_pixel)
-    return out.reshape(b, c, h, w)
+    winner = paint_error <= best.index_select(0, region)
+    chosen[region[winner]] = paint[winner]
+    repaint = best < margin * keep_error
+    painted = torch.where(repaint[:, None], chosen, float("nan")).index_select(0, keys)
+    out = torch.where(painted.isnan(), pixels, painted)
+    return out.view(b, h, w, c).permute(0, 3, 1, 2).contiguous()
 
 
 def regions_explain(example_in: torch.Tensor, example_out: torch.Tensor) -> torch.Tensor:

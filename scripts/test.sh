@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(krita xvfb xauth nsis makeself p7zip-full)
+# Debian's krita only recommends the PyQt5 and SIP its Python plugins run on; without them
+# Krita starts but loads no Python plugin.
+apt_packages=(krita python3-pyqt5 python3-sip xvfb xauth nsis makeself p7zip-full)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -7,11 +7,16 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "plugin"))
+
+from plugin_support import run_headless  # noqa: E402
+
 KRITA_SCRIPTS = ROOT / "tests" / "krita" / "scripts"
 KRITA_TOOLS = ("krita", "kritarunner", "xvfb-run")
 HAVE_KRITA = all(shutil.which(t) for t in KRITA_TOOLS) and KRITA_SCRIPTS.is_dir()
@@ -102,14 +107,10 @@ def kritarunner_prompt_check(plugin_dir: Path, server: RunningServer, tmp: Path)
     krita_home = tmp / "krita-home"
     krita_home.mkdir(exist_ok=True)
     env = dict(krita_env(krita_home, tmp), PYTHONPATH=str(KRITA_SCRIPTS))
-    run = subprocess.run(
+    _, log = run_headless(
         ["xvfb-run", "-a", "kritarunner", "-s", "vp_prompt_check", "--", str(config)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.is_file(), f"kritarunner wrote no verdict:\n{(run.stdout + run.stderr)[-4000:]}"
+        env, timeout=600)
+    assert out.is_file(), f"kritarunner wrote no verdict:\n{log}"
     return dict(json.loads(out.read_text()))
 
 
@@ -124,16 +125,8 @@ def krita_gui_smoke(home: Path, tmp: Path) -> dict[str, Any]:
     rc.write_text(rc.read_text().replace("[python]\n", "[python]\nenable_vp_smoke=true\n", 1))
     out, shot = tmp / "smoke.json", tmp / "smoke.png"
     env = dict(krita_env(home, tmp), VP_SMOKE_OUT=str(out), VP_SMOKE_SHOT=str(shot))
-    try:
-        run = subprocess.run(
-            ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "krita", "--nosplash"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        log = (run.stdout + run.stderr)[-4000:]
-    except subprocess.TimeoutExpired as exc:
-        log = str(exc)
+    _, log = run_headless(
+        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "krita", "--nosplash"], env,
+        timeout=300)
     assert out.is_file(), f"the smoke plugin wrote no verdict:\n{log}"
     return dict(json.loads(out.read_text()))

@@ -8,14 +8,13 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_support import BACKEND_AVAILABLE, PLUGIN_DIR, ROOT
+from plugin_support import BACKEND_AVAILABLE, PLUGIN_DIR, ROOT, run_headless
 
 SMOKE_PLUGIN = Path(__file__).resolve().parent / "scripts" / "smoke_plugin"
 
@@ -50,13 +49,7 @@ def run_krita(
     (settings_dir / "krita_plugin.json").write_text(json.dumps(settings))
     env = dict(env, VP_SMOKE_OUT=str(out), VP_SMOKE_SHOT=str(shot), **extra)
     command = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "krita", "--nosplash"]
-    try:
-        run = subprocess.run(
-            command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
-        )
-        log = (run.stdout + run.stderr)[-4000:]
-    except subprocess.TimeoutExpired as exc:
-        log = f"Krita did not exit: {exc}"
+    _, log = run_headless(command, env, timeout=300, cwd=ROOT)
     print(f"screenshot: {shot}")
     assert out.is_file(), f"the smoke plugin wrote no verdict:\n{log}"
     verdict = json.loads(out.read_text())

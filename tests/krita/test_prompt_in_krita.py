@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_support import PLUGIN_DIR, Backend
+from plugin_support import PLUGIN_DIR, Backend, run_headless
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
@@ -23,9 +22,8 @@ def run_in_krita(script: str, settings: dict[str, Any], backend: Backend,
                                   **settings}))
     env = dict(krita_env, PYTHONPATH=str(SCRIPTS))
     command = ["xvfb-run", "-a", "kritarunner", "-s", script, "--", str(config)]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
-    log = (run.stdout + run.stderr)[-4000:]
-    assert out.is_file(), f"kritarunner wrote no verdict (exit {run.returncode}):\n{log}"
+    status, log = run_headless(command, env, timeout=400)
+    assert out.is_file(), f"kritarunner wrote no verdict (exit {status}):\n{log}"
     verdict = json.loads(out.read_text())
     assert "error" not in verdict, verdict["error"]
     assert verdict["ok"], json.dumps(verdict["failures"], indent=1)

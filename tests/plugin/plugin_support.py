@@ -17,6 +17,22 @@ PLUGIN_DIR = ROOT / "krita_plugin"
 BACKEND_AVAILABLE = (ROOT / "backend_server" / "__main__.py").is_file()
 
 
+def run_headless(command: list[str], env: dict[str, str], timeout: float,
+                 cwd: Path | None = None) -> tuple[int | None, str]:
+    """Run ``command`` (xvfb-run + Krita or kritarunner) in its own process group;
+    (exit status, the last 4,000 characters of its output). On timeout the whole group
+    is killed, so no Krita outlives its test, and the status is None."""
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, output[-4000:]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        output, _ = proc.communicate()
+        return None, f"did not exit within {timeout:.0f} s:\n{(output or '')[-4000:]}"
+
+
 def native_pixel(doc: object, r: int, g: int, b: int, a: int = 255) -> bytes:
     """One pixel in a (fake) document's native format (sRGB-curve profiles only)."""
     model, depth = doc.colorModel(), doc.colorDepth()  # type: ignore[attr-defined]

@@ -225,3 +225,17 @@ def test_the_pipeline_fits_the_filter_on_every_pair(tiny_model: MAEVQGAN) -> Non
         tiny_model.model_config = model_config
     assert scores["both"] > 38, scores
     assert scores["both"] > max(scores["rows"], scores["columns"]) + 3, scores
+
+
+def test_a_batch_fits_once_the_thread_count_is_set() -> None:
+    """MKL's batched LU solve of 529x529 systems failed once torch's thread count had been
+    set (torch 2.13 on an AVX2 CPU), as the pipeline sets it for its work; the Cholesky
+    solve does not."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        images = scenes(3, 47)
+        linear = fit_linear_filter(images, blur2(images))
+        assert (filter_fit(linear, images, blur2(images)) > 0.99).all()
+    finally:
+        torch.set_num_threads(before)

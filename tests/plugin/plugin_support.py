@@ -23,7 +23,8 @@ def run_headless(command: list[str], env: dict[str, str], timeout: float,
     (exit status, the last 4,000 characters of its output). On timeout the whole group
     is killed, so no Krita outlives its test, and the status is None."""
     proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+                            errors="replace", start_new_session=True)
     try:
         output, _ = proc.communicate(timeout=timeout)
         return proc.returncode, output[-4000:]

@@ -279,10 +279,15 @@ def paste_answer(
     return torch.where(m, decoded, canvas)
 
 
+def crop_box(canvas: torch.Tensor, box: Box) -> torch.Tensor:
+    """The cell ``box`` of a (..., 3, S, S) canvas."""
+    rows, cols = box.slices()
+    return canvas[..., rows, cols]
+
+
 def crop_answer(canvas: torch.Tensor, layout: Layout) -> torch.Tensor:
     """The answer cell of a (..., 3, S, S) canvas."""
-    rows, cols = layout.answer.slices()
-    return canvas[..., rows, cols]
+    return crop_box(canvas, layout.answer)
 
 
 def patch_mask_from_pixels(

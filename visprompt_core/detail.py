@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from visprompt_core.canvas import Box, Layout
+from visprompt_core.canvas import Layout, crop_box
 from visprompt_core.linear_filter import (
     LinearFilter,
     apply_linear_filter,
@@ -254,15 +254,15 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
         return Refinement(answers, answers, None, torch.zeros(len(answers)))
     if examples is None:
         box_in, box_out = layout.pairs[0]
-        examples = ExampleCells(_cell(canvases, box_in)[:, None],
-                                _cell(canvases, box_out)[:, None],
+        examples = ExampleCells(crop_box(canvases, box_in).float()[:, None],
+                                crop_box(canvases, box_out).float()[:, None],
                                 torch.ones(len(canvases), dtype=torch.long))
 
     def reconstruct(rows: torch.Tensor) -> torch.Tensor:
         return model.reconstruct_region(canvases[rows], *layout.query.slices())
 
     return refine_cells(answers, examples.inputs, examples.outputs,
-                        _cell(canvases, layout.query), reconstruct, config.detail_radius,
+                        crop_box(canvases, layout.query).float(), reconstruct, config.detail_radius,
                         config.detail_eps, examples.counts)
 
 
@@ -346,8 +346,3 @@ def follow_plan(answers: torch.Tensor, seen: torch.Tensor, query: torch.Tensor, 
             out[rows] = transfer_detail(answers[rows], seen[rows], query[rows], fit_radius,
                                         fit_eps, weight[rows], contrast=lines)
     return out
-
-
-def _cell(canvases: torch.Tensor, box: Box) -> torch.Tensor:
-    rows, cols = box.slices()
-    return canvases[:, :, rows, cols].float()

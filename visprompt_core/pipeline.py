@@ -153,12 +153,10 @@ def _example_cells(canvases: torch.Tensor, owners: Sequence[int],
                      if arrangement == ARRANGEMENTS[0]])
     most = max(len(r) for r in rows)
     index = torch.tensor([r + [r[0]] * (most - len(r)) for r in rows])
-    chosen = canvases[index.flatten()]
-    (in_rows, in_cols), (out_rows, out_cols) = (box.slices() for box in
-                                                ensemble.LAYOUT.pairs[0])
-    cells = [chosen[:, :, r, c].float().unflatten(0, index.shape)
-             for r, c in ((in_rows, in_cols), (out_rows, out_cols))]
-    return ExampleCells(cells[0], cells[1], torch.tensor([len(r) for r in rows]))
+    chosen = canvases[index.flatten()].float().unflatten(0, index.shape)
+    box_in, box_out = ensemble.LAYOUT.pairs[0]
+    return ExampleCells(cv.crop_box(chosen, box_in), cv.crop_box(chosen, box_out),
+                        torch.tensor([len(r) for r in rows]))
 
 
 def _prompt_canvases(req: PromptRequest, plan: Sequence[tuple[Arrangement, Pair]]

@@ -31,8 +31,9 @@ colours alone do not (their weight is 0), the transfer runs on both, in wider wi
 (``CONTRAST_RADIUS``): the query's contrast draws its lines where the decoded answer only
 hints at them (``transfer_plan``).
 
-Two more refinements follow the transfer (``refine_cells``): where the example pairs
-repaint flat regions in the colours of touching regions (outlines filled, colours
+More refinements follow the transfer (``refine_cells``): where the example pairs fill
+the areas their lines close, the answer is the query so filled (``visprompt_core.flatting``);
+where they repaint flat regions in the colours of touching regions in other ways (colours
 swapped), the answer is snapped to the query's own regions (``visprompt_core.regions``);
 where they are a linear filter of their inputs, the answer is blended towards the query
 through that filter (``visprompt_core.linear_filter``).
@@ -48,6 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from visprompt_core.canvas import Layout, crop_box
+from visprompt_core.flatting import fill_enclosed, fill_explains
 from visprompt_core.linear_filter import (
     LinearFilter,
     apply_linear_filter,
@@ -273,16 +275,18 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
     """``answers`` (B, 3, h, w) with their query's detail carried in, as much as the
     first example pair is a local map of colours, or of colours and contrast
     (``transfer_plan``; the contrast path in its own windows, ``CONTRAST_RADIUS`` /
-    ``CONTRAST_EPS``); snapped to the query's regions where every example pair paints
-    regions of its input in touching regions' colours (``regions.regions_explain``,
-    ``regions.snap_to_regions``) and the filter takes no share; then blended towards the
-    example pairs' linear filter applied to the query as much as that filter explains
-    the pairs (``linear_filter.filter_weight``, against the pairs' mean
+    ``CONTRAST_EPS``); where the filter takes no share, replaced by the query with the
+    areas its lines close filled where every example pair is so filled
+    (``flatting.fill_explains``, ``flatting.fill_enclosed``), or else snapped to the
+    query's regions where every example pair paints regions of its input in touching
+    regions' colours (``regions.regions_explain``, ``regions.snap_to_regions``); then
+    blended towards the example pairs' linear filter applied to the query as much as
+    that filter explains the pairs (``linear_filter.filter_weight``, against the pairs' mean
     ``pointwise_fit``). ``example_in`` / ``example_out``: (B, 3, h, w), one pair per
     prompt, or (B, P, 3, h, w), of which the first ``pairs`` (B,) count (None: all).
     ``reconstruct(rows)``: the tokenizer's reconstruction of those rows' queries, asked
-    only for the rows that take the detail. ``regions``: False leaves the snapping out
-    (the tenth session's recipe, for studies)."""
+    only for the rows that take the detail. ``regions``: False leaves the filling and
+    the snapping out (the tenth session's recipe, for studies)."""
     inputs, outputs, real = stack_pairs(example_in, example_out, pairs)
     out = answers.float().clone()
     colour_fit = pointwise_fit(inputs[:, 0], outputs[:, 0], radius, eps)
@@ -296,8 +300,14 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
                                   eps, weight[picked], contrast[picked])
     unshared = (share == 0).nonzero().flatten()
     if regions and len(unshared):
-        regional = unshared[_regions_explain_pairs(inputs[unshared], outputs[unshared],
-                                                   real[unshared])]
+        filled = unshared[_all_pairs(fill_explains, inputs[unshared], outputs[unshared],
+                                     real[unshared])]
+        if len(filled):
+            out[filled] = fill_enclosed(query[filled])
+        unshared = unshared[~torch.isin(unshared, filled)]
+    if regions and len(unshared):
+        regional = unshared[_all_pairs(regions_explain, inputs[unshared], outputs[unshared],
+                                       real[unshared])]
         if len(regional):
             out[regional] = snap_to_regions(query[regional], out[regional])
     unfiltered = out
@@ -310,12 +320,14 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
     return Refinement(out, unfiltered, linear, share)
 
 
-def _regions_explain_pairs(inputs: torch.Tensor, outputs: torch.Tensor, real: torch.Tensor
-                           ) -> torch.Tensor:
-    """(B,) bool: ``regions.regions_explain`` holds for every real pair of the prompt
-    ((B, P, 3, h, w) each, ``real`` from ``stack_pairs``)."""
+def _all_pairs(explains: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+               inputs: torch.Tensor, outputs: torch.Tensor, real: torch.Tensor
+               ) -> torch.Tensor:
+    """(B,) bool: ``explains`` (a gate: (N, 3, h, w) inputs and outputs -> (N,) bool)
+    holds for every real pair of the prompt ((B, P, 3, h, w) each, ``real`` from
+    ``stack_pairs``)."""
     b, p = inputs.shape[:2]
-    explained = regions_explain(inputs.flatten(0, 1), outputs.flatten(0, 1)).view(b, p)
+    explained = explains(inputs.flatten(0, 1), outputs.flatten(0, 1)).view(b, p)
     return (explained | (real.view(b, p) == 0)).all(1)
 
 

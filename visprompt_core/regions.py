@@ -42,29 +42,28 @@ def region_labels(images: torch.Tensor, tolerance: float = REGION_TOLERANCE
     b, _, h, w = images.shape
     joined_x = (images[..., :, 1:] - images[..., :, :-1]).abs().amax(1) < tolerance
     joined_y = (images[..., 1:, :] - images[..., :-1, :]).abs().amax(1) < tolerance
-    none = h * w  # larger than every label
-    # Start from the runs along each row: every pixel named by its run's first pixel.
+    index = torch.arange(b * h * w, device=images.device).view(b, h, w)
+    # Start from the runs along each row: every pixel points at its run's first pixel.
     starts = torch.ones(b, h, w, dtype=torch.bool, device=images.device)
     starts[..., 1:] = ~joined_x
-    index = torch.arange(h * w, device=images.device).view(1, h, w)
-    labels = torch.where(starts, index, 0).cummax(-1).values
-    while True:  # each label falls to its neighbours' minimum, then follows its pointers
-        lowest = labels.clone()
-        lowest[..., :, 1:] = torch.minimum(lowest[..., :, 1:],
-                                           torch.where(joined_x, labels[..., :, :-1], none))
-        lowest[..., :, :-1] = torch.minimum(lowest[..., :, :-1],
-                                            torch.where(joined_x, labels[..., :, 1:], none))
-        lowest[..., 1:, :] = torch.minimum(lowest[..., 1:, :],
-                                           torch.where(joined_y, labels[..., :-1, :], none))
-        lowest[..., :-1, :] = torch.minimum(lowest[..., :-1, :],
-                                            torch.where(joined_y, labels[..., 1:, :], none))
-        flat = lowest.view(b, -1)
-        for _ in range(4):
-            flat = flat.gather(1, flat)
-        updated = flat.view(b, h, w)
-        if torch.equal(updated, labels):
-            return labels
-        labels = updated
+    parent = torch.where(starts, index, 0).cummax(-1).values.view(-1)
+    # Then join across rows (union-find in rounds): of two joined pixels with different
+    # roots, the larger root points at the smaller; every pixel then jumps to its root.
+    upper, lower = index[:, :-1, :][joined_y], index[:, 1:, :][joined_y]
+    while True:
+        root_upper, root_lower = parent[upper], parent[lower]
+        apart = root_upper != root_lower
+        if not bool(apart.any()):
+            return parent.view(b, h, w) - index[:, :1, :1]
+        upper, lower = upper[apart], lower[apart]
+        root_upper, root_lower = root_upper[apart], root_lower[apart]
+        parent.scatter_reduce_(0, torch.maximum(root_upper, root_lower),
+                               torch.minimum(root_upper, root_lower), "amin")
+        while True:
+            jumped = parent[parent]
+            if torch.equal(jumped, parent):
+                break
+            parent = jumped
 
 
 def snap_to_regions(images: torch.Tensor, guide: torch.Tensor,

@@ -80,21 +80,27 @@ def test_the_gate_passes_region_tasks_only() -> None:
 
 
 def test_the_recipe_snaps_where_the_examples_are_region_tasks() -> None:
-    outline, _, disc = ring()
-    example = paint([(outline, RED)]), paint([(disc, RED)])
-    shifted = outline.roll(5, -1), disc.roll(5, -1)
-    query, truth = paint([(shifted[0], BLUE)]), paint([(shifted[1], BLUE)])
+    # Red and blue trade places; green and yellow stay (so no colour map or filter can
+    # tell the regions apart: the snapping does it).
+    _, _, disc = ring()
+    boxes = torch.zeros(3, 1, 48, 48, dtype=torch.bool)
+    boxes[0, :, 4:14, 30:44] = boxes[1, :, 36:46, 2:12] = boxes[2, :, 38:46, 34:46] = True
+    square, green, yellow = boxes
+    kept = [(green, (0.2, 0.7, 0.2)), (yellow, (0.9, 0.8, 0.1))]
+    example = (paint([(disc, RED), (square, BLUE), *kept]),
+               paint([(disc, BLUE), (square, RED), *kept]))
+    moved = disc.roll(3, -1), square.roll(3, -2)
+    query = paint([(moved[0], RED), (moved[1], BLUE), *kept])
+    truth = paint([(moved[0], BLUE), (moved[1], RED), *kept])
     soft = ops.gaussian_blur(truth, torch.full((1,), 3.0)) * 0.8 + 0.1
-    square = torch.zeros(1, 48, 48, dtype=torch.bool)
-    square[:, 4:14, 30:44] = True
-    mirrored = paint([(square, BLUE)]), paint([(square.flip(-1), BLUE)])  # no region task
+    mirrored = example[0], example[0].flip(-1)  # no region task
     inputs, outputs = torch.cat([example[0], mirrored[0]]), torch.cat([example[1], mirrored[1]])
 
-    def never(rows: torch.Tensor) -> torch.Tensor:
-        raise AssertionError("no colour transfer expected")
+    def exact(rows: torch.Tensor) -> torch.Tensor:  # the tokenizer's query: exact here
+        return torch.cat([query, query])[rows]
 
     refined = refine_cells(torch.cat([soft, soft]), inputs, outputs, torch.cat([query, query]),
-                           never, 12, 3e-4)
+                           exact, 12, 3e-4)
     assert float(psnr(refined.answers[:1], truth)) == 100
     assert torch.equal(refined.unfiltered[:1], refined.answers[:1])
     assert torch.equal(refined.answers[1:], soft)  # unchanged: no region task shown
@@ -102,6 +108,6 @@ def test_the_recipe_snaps_where_the_examples_are_region_tasks() -> None:
     pairs_in = torch.stack([example[0], mirrored[0]], 1).expand(2, -1, -1, -1, -1)
     pairs_out = torch.stack([example[1], mirrored[1]], 1).expand(2, -1, -1, -1, -1)
     both = refine_cells(torch.cat([soft, soft]), pairs_in, pairs_out, torch.cat([query, query]),
-                        never, 12, 3e-4, pairs=torch.tensor([1, 2]))
+                        exact, 12, 3e-4, pairs=torch.tensor([1, 2]))
     assert float(psnr(both.answers[:1], truth)) == 100
     assert torch.equal(both.answers[1:], soft)

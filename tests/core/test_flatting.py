@@ -1,0 +1,111 @@
+"""Flatting: areas closed by a line take its colour; the gate; the recipe using it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from visprompt_core.data.episodes import episode_seed, generate_batch
+from visprompt_core.data.metrics import psnr
+from visprompt_core.detail import refine_cells
+from visprompt_core.flatting import FRAME_CONTACT, fill_enclosed, fill_explains
+
+RED, BLUE = (0.85, 0.1, 0.15), (0.1, 0.2, 0.8)
+SIZE = 64
+
+
+def disc(cy: float, cx: float, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, H, W) bool: a disc's 3-px outline and the whole disc."""
+    y, x = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
+    distance = ((y - cy) ** 2 + (x - cx) ** 2).sqrt()
+    whole = distance < radius
+    return (whole & (distance >= radius - 3))[None], whole[None]
+
+
+def striped_paper() -> torch.Tensor:
+    """(1, 3, H, W): paper with 4-px stripes in two tones, a texture of many regions."""
+    tone = (torch.arange(SIZE) // 4 % 2).float().view(1, 1, 1, SIZE)
+    return (0.75 + 0.2 * tone).expand(1, 3, SIZE, SIZE).clone()
+
+
+def paint(image: torch.Tensor, mask: torch.Tensor, colour: tuple[float, float, float]
+          ) -> torch.Tensor:
+    return torch.where(mask[:, None], torch.tensor(colour).view(1, 3, 1, 1), image)
+
+
+def test_areas_closed_by_a_line_take_its_colour() -> None:
+    outline, whole = disc(30, 30, 18)
+    query = paint(striped_paper(), outline, RED)
+    filled = fill_enclosed(query)
+    assert torch.equal(filled, paint(striped_paper(), whole, RED))  # stripes inside too
+    # Nested lines: the innermost line colours what it closes.
+    inner_outline, inner = disc(30, 30, 8)
+    nested = paint(query, inner_outline, BLUE)
+    assert torch.equal(fill_enclosed(nested),
+                       paint(paint(striped_paper(), whole, RED), inner, BLUE))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        fill_enclosed(query[0])
+
+
+def test_the_frame_is_no_line() -> None:
+    paper = torch.full((1, 3, SIZE, SIZE), 0.9)
+    # A flat background encloses a closed outline and everything in it, but it touches
+    # the border all round: the outline keeps its place, its inside takes its colour.
+    outline, whole = disc(30, 30, 18)
+    assert torch.equal(fill_enclosed(paint(paper, outline, RED)), paint(paper, whole, RED))
+    # An outline that touches the border at a few pixels still closes its inside ...
+    touching, touching_whole = disc(30, 32, 30.2)
+    contact = int(touching[0, 0].sum() + touching[0, -1].sum() + touching[0, :, 0].sum()
+                  + touching[0, :, -1].sum())
+    assert 0 < contact <= FRAME_CONTACT
+    assert torch.equal(fill_enclosed(paint(paper, touching, RED)),
+                       paint(paper, touching_whole, RED))
+    # ... one the border cuts leaves it open: nothing changes.
+    cut, _ = disc(30, 4, 18)
+    open_outline = paint(paper, cut, RED)
+    assert torch.equal(fill_enclosed(open_outline), open_outline)
+    # More contact than FRAME_CONTACT makes a region frame, as a background is.
+    assert torch.equal(fill_enclosed(paint(paper, touching, RED), frame_contact=contact - 1),
+                       paint(paper, touching, RED))
+
+
+def test_the_gate_passes_filled_outlines_only() -> None:
+    outline, whole = disc(30, 30, 18)
+    query = paint(striped_paper(), outline, RED)
+    erased = striped_paper()  # the outline taken away: filling only makes it worse
+    passed = fill_explains(torch.cat([query, query, query]),
+                           torch.cat([paint(striped_paper(), whole, RED), erased, query]))
+    assert passed.tolist() == [True, False, False]  # nothing to gain from an unchanged pair
+    # Real example pairs of every family: only outline_to_fill passes (not all of them:
+    # rings keep their holes, and the border cuts some outlines open).
+    episodes = generate_batch(2 * 19, episode_seed("eval", 51))
+    passed = fill_explains(episodes.examples_in[:, 0], episodes.examples_out[:, 0])
+    names = episodes.names
+    assert all(name == "outline_to_fill" for name, ok in zip(names, passed.tolist()) if ok)
+    episodes = generate_batch(8, episode_seed("eval", 52), tasks=["outline_to_fill"])
+    assert int(fill_explains(episodes.examples_in[:, 0], episodes.examples_out[:, 0]).sum()) >= 4
+
+
+def test_the_recipe_fills_where_every_example_pair_is_filled() -> None:
+    example_outline, example_whole = disc(30, 30, 18)
+    example = (paint(striped_paper(), example_outline, RED),
+               paint(striped_paper(), example_whole, RED))
+    query_outline, query_whole = disc(36, 26, 14)
+    query = paint(striped_paper(), query_outline, BLUE)
+    truth = paint(striped_paper(), query_whole, BLUE)
+    soft = 0.5 * query + 0.5 * truth  # the model's answer: half-way there
+    mirrored = query, query.flip(-1)  # a mirror image: no fill shown
+
+    def never(rows: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("no colour transfer expected")
+
+    pairs_in = torch.stack([example[0], mirrored[0]], 1).expand(2, -1, -1, -1, -1)
+    pairs_out = torch.stack([example[1], mirrored[1]], 1).expand(2, -1, -1, -1, -1)
+    refined = refine_cells(torch.cat([soft, soft]), pairs_in, pairs_out,
+                           torch.cat([query, query]), never, 12, 3e-4,
+                           pairs=torch.tensor([1, 2]))
+    assert float(psnr(refined.answers[:1], truth)) == 100  # one pair: filled
+    assert torch.equal(refined.answers[1:], soft)  # the mirrored pair is no fill
+    untouched = refine_cells(soft, example[0], example[1], query, never, 12, 3e-4,
+                             regions=False)
+    assert torch.equal(untouched.answers, soft)

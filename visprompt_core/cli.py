@@ -51,7 +51,8 @@ def detail_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-detail", action="store_true",
                         help="answers exactly as decoded: no query detail transfer (the "
                              "default model carries the query's detail into answers whose "
-                             "example pair recolours in place or draws line art, snaps "
+                             "example pair recolours in place or draws line art, fills "
+                             "the areas closed by lines where the pair does, snaps "
                              "answers to the query's regions where the pair repaints flat "
                              "regions, and answers with the example's filter where the "
                              "pair is a linear filter such as a blur; docs/quality.md)")

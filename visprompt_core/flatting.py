@@ -14,9 +14,9 @@ takes the colour of the innermost region enclosing it that is not part of the fr
 while an outline may touch the border at a point.
 
 Gate (``fill_explains``): filling the example input must bring it ``GATE_GAIN`` dB closer
-to the example output. Of 1,824 example pairs of the other 18 families (2x2 and 3x2), none
-gained more than 0.41 dB; three quarters of ``outline_to_fill`` pairs pass (the rest show
-rings, whose holes stay open, or shapes cut by the border, which no line closes).
+to the example output. Of 1,728 example pairs of the other 18 families (2x2 and 3x2),
+none gained more than 0.41 dB; about three quarters of ``outline_to_fill`` pairs pass
+(the rest show rings, whose holes the fill closes, or shapes the border cuts open).
 Measured in docs/quality.md (section 0, "Flatting").
 """
 

@@ -194,8 +194,9 @@ class PromptPanel(QWidget):
         self.detail = QCheckBox("Keep the query's detail")
         self.detail.setToolTip(
             "Carry the query's texture and crisp edges into answers whose example pair "
-            "recolours in place (masks, colour changes) or draws line art, answer in the "
-            "query's own flat regions where the example fills outlines or swaps colours, "
+            "recolours in place (masks, colour changes) or draws line art, fill the areas "
+            "the query's lines close where the example fills its outlines, answer in the "
+            "query's own flat regions where the example swaps colours, "
             "and apply an example that is a filter (a blur, an inversion) to the query; "
             "off: the model's answer as decoded"
         )

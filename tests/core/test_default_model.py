@@ -38,10 +38,11 @@ def test_default_model_beats_copy_baselines_on_held_out_episodes(
     # Image-like families: mean PSNR above both copy baselines.
     assert summary["mean_psnr_model"] > summary["mean_psnr_copy_example_output"] + 2.0
     assert summary["mean_psnr_model"] > summary["mean_psnr_copy_query"]
-    # The model transfers the shown transformation on the families it has learnt.
-    for task in ("fg_mask", "color_mask", "bbox", "invert", "greyscale", "channel_permute",
-                 "hue_shift", "swap_colors", "hflip", "remove_background"):
-        assert report.beats_baselines(task), (task, report.per_task[task])
+    # Every family beats both baselines (#3's target; on these 6 episodes per family the
+    # thinnest margins measured were 0.22 dB, posterize, and an IoU 0.33 higher, bbox).
+    assert len(report.per_task) == 19
+    for task, figures in report.per_task.items():
+        assert report.beats_baselines(task), (task, figures)
     # A blur shown once is a linear filter of the query (visprompt_core.linear_filter):
     # far above copying the query, which no token answer of a blur reaches.
     blur = report.per_task["blur"]
@@ -129,8 +130,10 @@ def test_default_region_snapping_sharpens_repainted_regions(
     default_model: VisualPrompter,
 ) -> None:
     """Swapped colours and filled outlines: the shipped recipe's answers snapped to the
-    query's regions (visprompt_core.regions) beat the same recipe without the snapping
-    (measured: 21.2 -> 30.6 dB and 19.3 -> 20.3 dB on these 8 + 8 episodes)."""
+    query's regions (visprompt_core.regions) or filled along its lines
+    (visprompt_core.flatting) beat the same recipe without either, and filled outlines
+    beat copying the query (measured: 21.2 -> 30.6 dB; 19.3 -> 31.2 dB, median 17.9 ->
+    20.9, copying the query 20.7, median 18.8, on these 8 + 8 episodes)."""
     import torch
 
     from visprompt_core import canvas as cv
@@ -153,6 +156,11 @@ def test_default_region_snapping_sharpens_repainted_regions(
                                    config.detail_eps, regions=regions).answers
             for task in ("swap_colors", "outline_to_fill"):
                 rows = [i for i, name in enumerate(episodes.names) if name == task]
-                scores[(task, regions)] = float(psnr(answers[rows], episodes.answer[rows]).mean())
-    assert scores[("swap_colors", True)] > scores[("swap_colors", False)] + 2.0, scores
-    assert scores[("outline_to_fill", True)] > scores[("outline_to_fill", False)] + 0.3, scores
+                scores[(task, regions)] = psnr(answers[rows], episodes.answer[rows])
+        rows = [i for i, name in enumerate(episodes.names) if name == "outline_to_fill"]
+        copied = psnr(episodes.query[rows], episodes.answer[rows])
+    means = {key: float(value.mean()) for key, value in scores.items()}
+    assert means[("swap_colors", True)] > means[("swap_colors", False)] + 2.0, means
+    assert means[("outline_to_fill", True)] > means[("outline_to_fill", False)] + 5.0, means
+    assert means[("outline_to_fill", True)] > float(copied.mean()) + 5.0, means
+    assert float(scores[("outline_to_fill", True)].median()) > float(copied.median()) + 1.0

@@ -219,12 +219,14 @@ def transfer_detail(answer: torch.Tensor, seen: torch.Tensor, query: torch.Tenso
 class Refinement:
     """Refined answer cells (B, 3, h, w, float32); the same before the linear filter was
     blended in (``unfiltered``); each prompt's linear filter (None where the recipe has
-    no refinement) and how much of each answer (B,) that filter is."""
+    no refinement) and how much of each answer (B,) that filter is; which answers (B,)
+    bool are the query filled along its lines (``visprompt_core.flatting``)."""
 
     answers: torch.Tensor
     unfiltered: torch.Tensor
     linear: LinearFilter | None
     filter_share: torch.Tensor
+    filled: torch.Tensor
 
 
 def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor,
@@ -253,7 +255,8 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
     config = model.model_config
     if config.detail_radius is None:
         answers = answers.float()
-        return Refinement(answers, answers, None, torch.zeros(len(answers)))
+        none = torch.zeros(len(answers))
+        return Refinement(answers, answers, None, none, none.bool())
     if examples is None:
         box_in, box_out = layout.pairs[0]
         examples = ExampleCells(crop_box(canvases, box_in).float()[:, None],
@@ -299,12 +302,13 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
                                   eps, weight[picked], contrast[picked])
     unshared = (share == 0).nonzero().flatten()
+    filled = torch.zeros(len(out), dtype=torch.bool, device=out.device)
     if regions and len(unshared):
-        filled = unshared[_all_pairs(fill_explains, inputs[unshared], outputs[unshared],
-                                     real[unshared])]
-        if len(filled):
+        filled[unshared] = _all_pairs(fill_explains, inputs[unshared], outputs[unshared],
+                                      real[unshared])
+        if bool(filled.any()):
             out[filled] = fill_enclosed(query[filled])
-        unshared = unshared[~torch.isin(unshared, filled)]
+        unshared = unshared[~filled[unshared]]
     if regions and len(unshared):
         regional = unshared[_all_pairs(regions_explain, inputs[unshared], outputs[unshared],
                                        real[unshared])]
@@ -317,7 +321,7 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
         out = out.clone()
         out[taken] = (1 - part) * out[taken] + part * filtered
-    return Refinement(out, unfiltered, linear, share)
+    return Refinement(out, unfiltered, linear, share, filled)
 
 
 def _all_pairs(explains: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],

@@ -29,8 +29,11 @@ CUDA, calls made of one-canvas prompts replay CUDA graphs (``visprompt_core.grap
 Detail: a prompt's (combined) answer cell then gets its query's detail back where the
 model's recipe has it (``ModelConfig.detail_radius``; ``visprompt_core.detail``), as much
 as its first canvas's example pair is a local map of colours (or, for line art, of colours
-and contrast); where that pair is a linear filter (a blur, an inversion), the answer is
-the filter applied to the query (``visprompt_core.linear_filter``).
+and contrast); where the pairs fill the areas their lines close, the answer is the query
+so filled (``visprompt_core.flatting``); where they repaint flat regions in touching
+regions' colours, the answer is snapped to the query's regions
+(``visprompt_core.regions``); where that pair is a linear filter (a blur, an inversion),
+the answer is the filter applied to the query (``visprompt_core.linear_filter``).
 ``detail_transfer=False`` (the prompter) or ``detail=False`` (a request) keeps the answer
 as decoded.
 
@@ -38,7 +41,7 @@ Pools and full resolution: ``select=k`` narrows a pool of up to 64 pairs to the 
 inputs look most like the query (``selection``); ``upscale`` brings the 111-px answer to
 the answer size ("auto": bicubic up to 222 px, the query-guided filter above;
 ``upsample``, ``tiling``); a guided answer's linear-filter part is the filter applied to
-the query at the answer size.
+the query at the answer size, and a filled answer is the query filled at that size.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from visprompt_core.checkpoints import load_model_file
 from visprompt_core.detail import ExampleCells, refine
 from visprompt_core.ensemble import ARRANGEMENTS, Arrangement
 from visprompt_core.errors import InputError
+from visprompt_core.flatting import FRAME_CONTACT, fill_enclosed
 from visprompt_core.graphs import GraphedAnswers
 from visprompt_core.linear_filter import LinearFilter, apply_linear_filter_at_scale
 from visprompt_core.model import MAEVQGAN, cpu_threads
@@ -388,11 +392,11 @@ class VisualPrompter:
             else:
                 spans.append((len(jobs), None))
                 jobs.append(req)
-        cells, filters = self._answer_cells(jobs)
+        cells, filters, filled = self._answer_cells(jobs)
         answers = []
         for req, (start, boxes) in zip(requests, spans):
             if boxes is None:
-                answer = self._upscale(req, cells[start], filters.get(start))
+                answer = self._upscale(req, cells[start], filters.get(start), start in filled)
             else:
                 answer = self._blend(jobs[start:start + len(boxes)],
                                      cells[start:start + len(boxes)], boxes, req)
@@ -411,10 +415,11 @@ class VisualPrompter:
         return out
 
     def _answer_cells(self, jobs: Sequence[PromptRequest]
-                      ) -> tuple[torch.Tensor, dict[int, FilterPart]]:
-        """(len(jobs), 3, 111, 111) answer cells on the CPU, one forward pass for all, and
-        for the jobs whose answer is partly their example pair's linear filter
-        (``visprompt_core.linear_filter``), that part."""
+                      ) -> tuple[torch.Tensor, dict[int, FilterPart], set[int]]:
+        """(len(jobs), 3, 111, 111) answer cells on the CPU, one forward pass for all; for
+        the jobs whose answer is partly their example pair's linear filter
+        (``visprompt_core.linear_filter``), that part; the jobs whose answer is their
+        query filled along its lines (``visprompt_core.flatting``)."""
         plans = [req.plan() for req in jobs]
         canvases, owners = self._build_canvases(jobs, plans)
         arrangements = [arrangement for plan in plans for arrangement, _ in plan]
@@ -424,7 +429,7 @@ class VisualPrompter:
         wanted = [i for i, job in enumerate(jobs)
                   if (self.detail_transfer if job.detail is None else job.detail)]
         if not wanted or self.model.model_config.detail_radius is None:  # nothing to do
-            return combined, {}
+            return combined, {}, set()
         upright = canvases[[owners.index(i) for i in wanted]]  # each prompt's first canvas
         examples = _example_cells(canvases, owners, plans, wanted)
         with cpu_threads(self.threads):
@@ -438,7 +443,8 @@ class VisualPrompter:
                     filters[job] = FilterPart(
                         refined.linear.select(torch.tensor([row])).to("cpu"),
                         float(refined.filter_share[row]), refined.unfiltered[row].cpu())
-        return combined, filters
+        filled = {job for row, job in enumerate(wanted) if bool(refined.filled[row])}
+        return combined, filters, filled
 
     def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
         """(C, 3, 111, 111) answer cells, on the CPU, of C 2x2 canvases (owned by prompts)."""
@@ -459,15 +465,22 @@ class VisualPrompter:
         return cells
 
     def _upscale(self, req: PromptRequest, cell: torch.Tensor,
-                 part: FilterPart | None = None) -> Image.Image:
+                 part: FilterPart | None = None, filled: bool = False) -> Image.Image:
         """The answer cell at the answer size. Guided: edge-aware, guided by the query;
         where the answer is partly the example pair's linear filter (``part``), that part
         is the filter applied to the query at the answer size
         (``apply_linear_filter_at_scale``), which keeps a blur blurred, and the rest is
-        the answer before the filter, guided."""
+        the answer before the filter, guided; where the answer is the query filled along
+        its lines (``filled``), the query is so filled at the answer size, unless nothing
+        closes there (then guided)."""
         size = req.size
         if req.upscale_mode() == "guided":
             guide = cv.pil_to_tensor(cv.to_rgb(req.query).resize(size, Image.Resampling.BICUBIC))
+            if filled:
+                contact = round(FRAME_CONTACT * max(size) / max(cell.shape[-2:]))
+                full = fill_enclosed(guide[None], contact)[0]
+                if not torch.equal(full, guide):
+                    return cv.tensor_to_pil(full)
             if part is None:
                 return cv.tensor_to_pil(guided_upsample(cell.float(), guide))
             filtered = apply_linear_filter_at_scale(part.linear, guide[None], cell.shape[-2:])

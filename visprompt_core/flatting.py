@@ -40,10 +40,12 @@ OUTSIDE = -1  # the enclosing "region" of everything that touches the border
 def fill_enclosed(images: torch.Tensor, frame_contact: int = FRAME_CONTACT) -> torch.Tensor:
     """(B, C, H, W) -> float32 (B, C, H, W): each region (``regions.region_labels``) in
     the mean colour of the innermost region enclosing it that touches the border along
-    at most ``frame_contact`` pixels, or as it was where none does."""
+    at most ``frame_contact`` pixels, or as it was where none does. Computed on the CPU
+    (the graph is walked in Python), returned on the images' device."""
     if images.dim() != 4:
         raise ValueError(f"images must be (B, C, H, W), got {tuple(images.shape)}")
-    return torch.stack([_fill_one(image.float(), frame_contact) for image in images])
+    filled = [_fill_one(image.float().cpu(), frame_contact) for image in images]
+    return torch.stack(filled).to(images.device)
 
 
 def fill_explains(example_in: torch.Tensor, example_out: torch.Tensor) -> torch.Tensor:
@@ -70,10 +72,11 @@ def _fill_one(image: torch.Tensor, frame_contact: int) -> torch.Tensor:
     rim = torch.cat([ids[0], ids[-1], ids[1:-1, 0], ids[1:-1, -1]])
     contact = torch.zeros(count, dtype=torch.long).index_add_(0, rim, torch.ones_like(rim))
     encloser = _immediate_enclosers(count, _touching_pairs(ids), contact > 0)
+    border_pixels = contact.tolist()
     paint = torch.arange(count)
     for region in range(count):
         outer = encloser[region]
-        while outer != OUTSIDE and int(contact[outer]) > frame_contact:
+        while outer != OUTSIDE and border_pixels[outer] > frame_contact:
             outer = encloser[outer]
         if outer != OUTSIDE:
             paint[region] = outer

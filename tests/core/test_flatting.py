@@ -9,6 +9,7 @@ from visprompt_core.data.episodes import episode_seed, generate_batch
 from visprompt_core.data.metrics import psnr
 from visprompt_core.detail import refine_cells
 from visprompt_core.flatting import FRAME_CONTACT, fill_enclosed, fill_explains
+from visprompt_core.pipeline import VisualPrompter
 
 RED, BLUE = (0.85, 0.1, 0.15), (0.1, 0.2, 0.8)
 SIZE = 64
@@ -109,3 +110,28 @@ def test_the_recipe_fills_where_every_example_pair_is_filled() -> None:
     untouched = refine_cells(soft, example[0], example[1], query, never, 12, 3e-4,
                              regions=False)
     assert torch.equal(untouched.answers, soft)
+
+
+def test_a_full_size_fill_falls_back_to_the_guided_filter(tiny_prompter: VisualPrompter
+                                                          ) -> None:
+    """A filled answer cell whose query closes nothing at the answer size (here: no lines
+    at all) is upscaled by the guided filter, as an unfilled one is; a query whose lines
+    close areas is filled at that size."""
+    from PIL import Image
+
+    from visprompt_core import canvas as cv
+    from visprompt_core.pipeline import PromptRequest
+
+    blank = Image.new("RGB", (400, 300), (240, 235, 220))
+    request = PromptRequest([(blank, blank)], blank, upscale="guided")
+    cell = torch.rand(3, 111, 111)
+    guided = tiny_prompter._upscale(request, cell)
+    unfilled = cv.pil_to_tensor(tiny_prompter._upscale(request, cell, filled=True))
+    assert torch.equal(unfilled, cv.pil_to_tensor(guided))
+    outline, whole = disc(30, 30, 18)
+    drawn = cv.tensor_to_pil(paint(striped_paper(), outline, RED)[0]).resize((256, 256))
+    request = PromptRequest([(blank, blank)], drawn, upscale="guided")
+    filled = cv.pil_to_tensor(tiny_prompter._upscale(request, cell, filled=True))
+    truth = cv.pil_to_tensor(cv.tensor_to_pil(paint(striped_paper(), whole, RED)[0])
+                             .resize((256, 256)))
+    assert float(psnr(filled[None], truth[None])) > 30

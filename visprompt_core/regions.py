@@ -9,7 +9,9 @@ by less than ``REGION_TOLERANCE`` in every channel (``region_labels``). Each reg
 query either keeps its pixels or is painted in the mean colour of a region it touches,
 whichever the model's answer is closer to over the region (``snap_to_regions``); painting
 must bring the squared error under ``REPAINT_MARGIN`` times that of keeping, because a
-wrongly painted region costs more than a region left alone.
+wrongly painted region costs more than a region left alone. Where the example pair fills
+the areas its lines close, ``visprompt_core.flatting`` answers first, from the query's
+lines rather than the model's answer; the snapping serves the pairs it does not explain.
 
 Gate (``regions_explain``): the same snapping, guided by the example output itself, must
 reproduce the example output from the example input (``GATE_PSNR``) and do clearly

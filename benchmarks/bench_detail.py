@@ -7,11 +7,12 @@ for every row. Answers of 1 canvas (the default path) and of 4 views (the pipeli
 ensemble), each as decoded and with the query's detail carried in
 (``visprompt_core.detail``) at every (radius, eps) of --settings: as the pipeline does
 (``refine_cells``: ``transfer_plan``'s colours, or colours and contrast for line art, the
-latter in its own windows, ``CONTRAST_RADIUS`` / ``CONTRAST_EPS``; the snapping to the
-query's regions where the example pair paints regions, ``visprompt_core.regions``; then
-the example pair's linear filter where it explains the pair,
-``visprompt_core.linear_filter``), the same without the region snapping (the tenth
-session's recipe), without the snapping and the filter (the ninth session's), with
+latter in its own windows, ``CONTRAST_RADIUS`` / ``CONTRAST_EPS``; the query filled
+along its lines where the example pair fills its outlines, ``visprompt_core.flatting``,
+or else snapped to the query's regions where the pair paints regions,
+``visprompt_core.regions``; then the example pair's linear filter where it explains the
+pair, ``visprompt_core.linear_filter``), the same without the filling and the snapping
+(the tenth session's recipe), without those and the filter (the ninth session's), with
 colours alone (the eighth session's), and with colours alone at full weight
 ("ungated"); mean IoU over the
 mask-like families, mean PSNR (dB) over the image-like ones; then per family (first
@@ -67,7 +68,7 @@ def parse_settings(text: str) -> list[tuple[int, float]]:
 
 Variant = tuple[int, tuple[int, float] | None, str]
 # How a setting's answer is refined: as the pipeline does (``refine_cells``), the same
-# without the region snapping (the tenth session's recipe), without the region snapping
+# without the filling and the region snapping (the tenth session's recipe), without those
 # and the linear filter (the ninth session's: colours, or colours and contrast for line art:
 # ``transfer_plan``), colours alone (the eighth session's recipe), colours alone at full
 # weight.

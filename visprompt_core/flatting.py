@@ -44,7 +44,10 @@ def fill_enclosed(images: torch.Tensor, frame_contact: int = FRAME_CONTACT) -> t
     (the graph is walked in Python), returned on the images' device."""
     if images.dim() != 4:
         raise ValueError(f"images must be (B, C, H, W), got {tuple(images.shape)}")
-    filled = [_fill_one(image.float().cpu(), frame_contact) for image in images]
+    cells = images.float().cpu()
+    labels = region_labels(cells)  # one batched call; each image's regions filled alone
+    filled = [_fill_one(cell, cell_labels, frame_contact)
+              for cell, cell_labels in zip(cells, labels)]
     return torch.stack(filled).to(images.device)
 
 
@@ -56,9 +59,10 @@ def fill_explains(example_in: torch.Tensor, example_out: torch.Tensor) -> torch.
     return gain >= GATE_GAIN
 
 
-def _fill_one(image: torch.Tensor, frame_contact: int) -> torch.Tensor:
+def _fill_one(image: torch.Tensor, labels: torch.Tensor, frame_contact: int
+              ) -> torch.Tensor:
     c, h, w = image.shape
-    ids = torch.unique(region_labels(image[None])[0], return_inverse=True)[1]
+    ids = torch.unique(labels, return_inverse=True)[1]
     count = int(ids.max()) + 1
     if count < 2 or count > MAX_REGIONS:
         return image.clone()
@@ -71,7 +75,7 @@ def _fill_one(image: torch.Tensor, frame_contact: int) -> torch.Tensor:
               / size[:, None]).float()
     rim = torch.cat([ids[0], ids[-1], ids[1:-1, 0], ids[1:-1, -1]])
     contact = torch.zeros(count, dtype=torch.long).index_add_(0, rim, torch.ones_like(rim))
-    encloser = _immediate_enclosers(count, _touching_pairs(ids), contact > 0)
+    encloser = _immediate_enclosers(count, _touching_pairs(ids, count), contact > 0)
     border_pixels = contact.tolist()
     paint = torch.arange(count)
     for region in range(count):
@@ -89,12 +93,12 @@ def _fill_one(image: torch.Tensor, frame_contact: int) -> torch.Tensor:
     return out.view(h, w, c).permute(2, 0, 1)
 
 
-def _touching_pairs(ids: torch.Tensor) -> list[tuple[int, int]]:
-    """The (a, b) pairs of different regions that share a pixel edge, a < b, once each."""
+def _touching_pairs(ids: torch.Tensor, count: int) -> list[tuple[int, int]]:
+    """The (a, b) pairs of the ``count`` regions of ``ids`` (H, W) that share a pixel
+    edge, a < b, once each."""
     a = torch.cat([ids[:, 1:].reshape(-1), ids[1:, :].reshape(-1)])
     b = torch.cat([ids[:, :-1].reshape(-1), ids[:-1, :].reshape(-1)])
     apart = a != b
-    count = int(ids.max()) + 1
     keys = torch.unique(torch.minimum(a, b)[apart] * count + torch.maximum(a, b)[apart])
     return list(zip((keys // count).tolist(), (keys % count).tolist()))
 

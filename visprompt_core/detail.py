@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from visprompt_core.boxfilter import box_mean
 from visprompt_core.canvas import Layout, crop_box
 from visprompt_core.flatting import fill_enclosed, fill_explains
 from visprompt_core.linear_filter import (
@@ -79,23 +80,6 @@ CONTRAST_SCALE = 4.0
 # query's contrast much the same way across the cell) and a stronger ridge (measured in
 # docs/quality.md: radius 12 -> 64 raised line art's IoU by 0.15-0.19).
 CONTRAST_RADIUS, CONTRAST_EPS = 64, 1e-3
-
-
-def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """(B, C, H, W) -> the mean over each pixel's (2r+1)^2 window, clipped at the borders
-    (an integral image: the cost does not grow with ``radius``)."""
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
-    h, w = x.shape[-2:]
-    acc = torch.nn.functional.pad(x.double(), (1, 0, 1, 0)).cumsum(-1).cumsum(-2)
-    rows = torch.arange(h, device=x.device)
-    cols = torch.arange(w, device=x.device)
-    top, bottom = (rows - radius).clamp(min=0), (rows + radius + 1).clamp(max=h)
-    left, right = (cols - radius).clamp(min=0), (cols + radius + 1).clamp(max=w)
-    lower, upper = acc[..., bottom, :], acc[..., top, :]
-    total = (lower[..., right] - lower[..., left]) - (upper[..., right] - upper[..., left])
-    count = (bottom - top)[:, None] * (right - left)[None, :]
-    return (total / count).to(x.dtype)
 
 
 def local_contrast(x: torch.Tensor) -> torch.Tensor:

@@ -475,7 +475,10 @@ class VisualPrompter:
         closes there (then guided)."""
         size = req.size
         if req.upscale_mode() == "guided":
-            guide = cv.pil_to_tensor(cv.to_rgb(req.query).resize(size, Image.Resampling.BICUBIC))
+            query = cv.to_rgb(req.query).resize(size, Image.Resampling.BICUBIC)
+            # planar: the guided filter's full-size passes run 2-4x faster than on the
+            # interleaved layout pil_to_tensor's view has
+            guide = cv.pil_to_tensor(query).contiguous()
             if filled:
                 contact = round(FRAME_CONTACT * max(size) / max(cell.shape[-2:]))
                 full = fill_enclosed(guide[None], contact)[0]

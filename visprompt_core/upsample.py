@@ -21,20 +21,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from visprompt_core.boxfilter import box_mean
 from visprompt_core.errors import InputError
 
 UPSCALE_MODES = ("auto", "bicubic", "guided", "tiled")
-
-
-def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over a (2r+1)^2 window, edges handled by averaging only inside the image."""
-    if radius <= 0:
-        return x
-    k = 2 * radius + 1
-    ones = torch.ones(1, 1, *x.shape[-2:], dtype=x.dtype, device=x.device)
-    total = F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=True)
-    norm = F.avg_pool2d(ones, k, stride=1, padding=radius, count_include_pad=True)
-    return total / norm
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
@@ -42,7 +32,11 @@ def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
         return x
     if mode == "area":
         return F.interpolate(x, size=size, mode="area")
-    return F.interpolate(x, size=size, mode=mode, align_corners=False)
+    # Every plane is resized on its own; as a batch of one-channel images torch's CPU
+    # kernel runs 1.3-3x faster than on the channels of one image (same values).
+    planes = x.reshape(-1, 1, *x.shape[-2:])
+    out = F.interpolate(planes, size=size, mode=mode, align_corners=False)
+    return out.view(*x.shape[:-2], *size)
 
 
 def guided_coefficients(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float
@@ -100,14 +94,14 @@ def guided_upsample(answer: torch.Tensor, guide: torch.Tensor, radius: int = 2,
     # One full-resolution coefficient plane at a time: a 4k answer stays ~100 MB.
     out = _resize(b, size, "bilinear")
     for k in range(3):
-        out = out + _resize(a[:, :, k], size, "bilinear") * guide[:, k:k + 1]
+        out.addcmul_(_resize(a[:, :, k], size, "bilinear"), guide[:, k:k + 1])
     bsz = answer.shape[0]
     mask_like = is_mask_like(answer) if snap is None else torch.full((bsz,), bool(snap))
     if bool(mask_like.any()):
         grey = out.mean(1, keepdim=True)
         snapped = (grey > 0.5).to(out.dtype).expand_as(out)
         out = torch.where(mask_like.to(out.device).view(-1, 1, 1, 1), snapped, out)
-    out = out.clamp(0, 1)
+    out = out.clamp_(0, 1)
     return out[0] if single else out
 
 

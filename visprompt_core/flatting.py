@@ -106,8 +106,14 @@ def _touching_pairs(ids: torch.Tensor, count: int) -> list[tuple[int, int]]:
 def _immediate_enclosers(count: int, pairs: list[tuple[int, int]],
                          on_border: torch.Tensor) -> list[int]:
     """Each region's innermost encloser (``OUTSIDE`` for none): its immediate dominator
-    in the region graph rooted at the outside (Cooper, Harvey and Kennedy's iteration;
-    the graph is undirected, so a node's predecessors are its neighbours)."""
+    in the region graph rooted at the outside.
+
+    The graph is undirected, so a region's dominators are the cut vertices between it
+    and the root, and its immediate one is the head (the vertex nearest the root) of the
+    biconnected block it hangs from in a depth-first search: inside a block two disjoint
+    paths join any two regions, so nothing there separates it from the head. One pass of
+    Tarjan's biconnected-components search finds them all (linear in regions and
+    touching pairs)."""
     root = count
     neighbours: list[list[int]] = [[] for _ in range(count + 1)]
     for a, b in pairs:
@@ -116,49 +122,35 @@ def _immediate_enclosers(count: int, pairs: list[tuple[int, int]],
     for region in on_border.nonzero().flatten().tolist():
         neighbours[root].append(region)
         neighbours[region].append(root)
-    postorder = _postorder(neighbours, root)
-    rank = [0] * (count + 1)
-    for position, node in enumerate(postorder):
-        rank[node] = position
-    dominator = [-1] * (count + 1)
-    dominator[root] = root
-
-    def common(a: int, b: int) -> int:
-        while a != b:
-            while rank[a] < rank[b]:
-                a = dominator[a]
-            while rank[b] < rank[a]:
-                b = dominator[b]
-        return a
-
-    changed = True
-    while changed:
-        changed = False
-        for node in reversed(postorder[:-1]):  # reverse postorder, root left out
-            new = -1
-            for other in neighbours[node]:
-                if dominator[other] != -1:
-                    new = other if new == -1 else common(other, new)
-            if dominator[node] != new:
-                dominator[node] = new
-                changed = True
-    return [OUTSIDE if d == root else d for d in dominator[:count]]
-
-
-def _postorder(neighbours: list[list[int]], root: int) -> list[int]:
-    """The nodes reachable from ``root`` in depth-first postorder (root last)."""
-    seen = [False] * len(neighbours)
-    seen[root] = True
-    order: list[int] = []
+    found = [-1] * (count + 1)  # discovery order; -1: not reached
+    low = [0] * (count + 1)  # the earliest discovery reachable from the node's subtree
+    parent = [-1] * (count + 1)
+    head = [root] * (count + 1)
+    found[root], clock = 0, 1
+    unfinished = [root]  # discovered regions whose block is not known yet
     stack = [(root, iter(neighbours[root]))]
     while stack:
         node, todo = stack[-1]
         for other in todo:
-            if not seen[other]:
-                seen[other] = True
+            if found[other] == -1:
+                found[other] = low[other] = clock
+                clock += 1
+                parent[other] = node
+                unfinished.append(other)
                 stack.append((other, iter(neighbours[other])))
                 break
+            if other != parent[node]:
+                low[node] = min(low[node], found[other])
         else:
             stack.pop()
-            order.append(node)
-    return order
+            if not stack:
+                break
+            up = stack[-1][0]
+            low[up] = min(low[up], low[node])
+            if low[node] >= found[up]:  # node's subtree hangs from ``up``: one block
+                while True:
+                    member = unfinished.pop()
+                    head[member] = up
+                    if member == node:
+                        break
+    return [OUTSIDE if h == root else h for h in head[:count]]

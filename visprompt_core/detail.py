@@ -204,13 +204,15 @@ class Refinement:
     """Refined answer cells (B, 3, h, w, float32); the same before the linear filter was
     blended in (``unfiltered``); each prompt's linear filter (None where the recipe has
     no refinement) and how much of each answer (B,) that filter is; which answers (B,)
-    bool are the query filled along its lines (``visprompt_core.flatting``)."""
+    bool are the query filled along its lines (``visprompt_core.flatting``) and which
+    were snapped to the query's regions (``visprompt_core.regions``)."""
 
     answers: torch.Tensor
     unfiltered: torch.Tensor
     linear: LinearFilter | None
     filter_share: torch.Tensor
     filled: torch.Tensor
+    snapped: torch.Tensor
 
 
 def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor,
@@ -240,7 +242,7 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
     if config.detail_radius is None:
         answers = answers.float()
         none = torch.zeros(len(answers))
-        return Refinement(answers, answers, None, none, none.bool())
+        return Refinement(answers, answers, None, none, none.bool(), none.bool())
     if examples is None:
         box_in, box_out = layout.pairs[0]
         examples = ExampleCells(crop_box(canvases, box_in).float()[:, None],
@@ -293,11 +295,13 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         if bool(filled.any()):
             out[filled] = fill_enclosed(query[filled])
         unshared = unshared[~filled[unshared]]
+    snapped = torch.zeros_like(filled)
     if regions and len(unshared):
         regional = unshared[_all_pairs(regions_explain, inputs[unshared], outputs[unshared],
                                        real[unshared])]
         if len(regional):
             out[regional] = snap_to_regions(query[regional], out[regional])
+            snapped[regional] = True
     unfiltered = out
     taken = (share > 0).nonzero().flatten()
     if len(taken):
@@ -305,7 +309,7 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
         out = out.clone()
         out[taken] = (1 - part) * out[taken] + part * filtered
-    return Refinement(out, unfiltered, linear, share, filled)
+    return Refinement(out, unfiltered, linear, share, filled, snapped)
 
 
 def _all_pairs(explains: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],

@@ -25,14 +25,23 @@ from __future__ import annotations
 import torch
 
 from visprompt_core.data.metrics import psnr
+from visprompt_core.data.procedural import CELL
 from visprompt_core.regions import region_labels
 
 # A region touching the cell's border along more pixels than this is frame, not line.
 FRAME_CONTACT = 10
 # The gate: filling the example input must bring it this many dB closer to the output.
 GATE_GAIN = 1.5
-# Cells split into more regions than this (noise) are left as they are.
-MAX_REGIONS = 2000
+# Images split into more regions than this (noise) are left as they are.
+MAX_REGIONS = 50_000
+# The pair gate at the pair's own size (``pair_fills``) reads pairs up to this size
+# (longer side, px) and only pairs whose output keeps at least UNCHANGED_SHARE of the
+# input's pixels (within UNCHANGED_TOLERANCE): a fill leaves the lines and the frame.
+GATE_SIZE = 1024
+UNCHANGED_SHARE, UNCHANGED_TOLERANCE = 0.5, 0.1
+# A filled answer is the query filled at its own size up to this (longer side, px),
+# then brought to the answer size.
+FILL_SIZE = 2048
 
 OUTSIDE = -1  # the enclosing "region" of everything that touches the border
 
@@ -51,12 +60,35 @@ def fill_enclosed(images: torch.Tensor, frame_contact: int = FRAME_CONTACT) -> t
     return torch.stack(filled).to(images.device)
 
 
-def fill_explains(example_in: torch.Tensor, example_out: torch.Tensor) -> torch.Tensor:
+def fill_explains(example_in: torch.Tensor, example_out: torch.Tensor,
+                  frame_contact: int = FRAME_CONTACT) -> torch.Tensor:
     """(B,) bool: filling the example input (``fill_enclosed``) brings it at least
     ``GATE_GAIN`` dB closer to the example output ((B, C, H, W) each)."""
-    filled = fill_enclosed(example_in)
+    filled = fill_enclosed(example_in, frame_contact)
     gain = psnr(filled, example_out) - psnr(example_in, example_out)
     return gain >= GATE_GAIN
+
+
+def frame_contact_at(side: int, cell: int = CELL) -> int:
+    """``FRAME_CONTACT`` (which holds for the ``cell``-px answer cell) scaled to an image
+    whose longer side is ``side`` px."""
+    return round(FRAME_CONTACT * side / cell)
+
+
+def pair_fills(example_in: torch.Tensor, example_out: torch.Tensor) -> bool:
+    """``fill_explains`` for one example pair ((3, H, W) each) at its own size (up to
+    ``GATE_SIZE``; the caller resizes), the frame limit scaled to that size. For line art
+    whose lines break apart in the 111-px cell (thin, antialiased), where the cell's gate
+    cannot see the areas they close. Pairs whose output changes more than half the
+    input's pixels fail without a fill."""
+    if example_in.shape != example_out.shape or example_in.dim() != 3:
+        raise ValueError(f"need two (C, H, W) images of one size, got "
+                         f"{tuple(example_in.shape)} and {tuple(example_out.shape)}")
+    kept = (example_in - example_out).abs().amax(0) < UNCHANGED_TOLERANCE
+    if float(kept.float().mean()) < UNCHANGED_SHARE:
+        return False
+    contact = frame_contact_at(max(example_in.shape[-2:]))
+    return bool(fill_explains(example_in[None], example_out[None], contact)[0])
 
 
 def _fill_one(image: torch.Tensor, labels: torch.Tensor, frame_contact: int

@@ -62,7 +62,13 @@ from visprompt_core.checkpoints import load_model_file
 from visprompt_core.detail import ExampleCells, refine
 from visprompt_core.ensemble import ARRANGEMENTS, Arrangement
 from visprompt_core.errors import InputError
-from visprompt_core.flatting import FRAME_CONTACT, fill_enclosed
+from visprompt_core.flatting import (
+    FILL_SIZE,
+    GATE_SIZE,
+    fill_enclosed,
+    frame_contact_at,
+    pair_fills,
+)
 from visprompt_core.graphs import GraphedAnswers
 from visprompt_core.linear_filter import LinearFilter, apply_linear_filter_at_scale
 from visprompt_core.model import MAEVQGAN, cpu_threads
@@ -192,6 +198,39 @@ def _prompt_canvases(req: PromptRequest, plan: Sequence[tuple[Arrangement, Pair]
     return torch.cat(canvases)
 
 
+def _at_most(image: Image.Image, side: int) -> tuple[int, int]:
+    """``image``'s size, scaled down to a longer side of at most ``side`` px."""
+    scale = min(1.0, side / max(image.size))
+    return max(1, round(image.width * scale)), max(1, round(image.height * scale))
+
+
+def _pairs_fill(examples: Sequence[Pair]) -> bool:
+    """Every example pair, at its own size up to ``flatting.GATE_SIZE`` (longer side),
+    fills the areas its lines close (``flatting.pair_fills``)."""
+    for example_in, example_out in examples:
+        size = _at_most(example_in, GATE_SIZE)
+        pair = (cv.to_rgb(picture).resize(size, Image.Resampling.BICUBIC)
+                for picture in (example_in, example_out))
+        if not pair_fills(*(cv.pil_to_tensor(picture).contiguous() for picture in pair)):
+            return False
+    return True
+
+
+def _filled_query(req: PromptRequest) -> Image.Image | None:
+    """The query filled along its lines (``flatting.fill_enclosed``) at its own size up
+    to ``flatting.FILL_SIZE`` (longer side; thin lines stay closed there), brought to the
+    answer size; None where nothing closes."""
+    size = _at_most(req.query, FILL_SIZE)
+    query = cv.pil_to_tensor(cv.to_rgb(req.query).resize(size, Image.Resampling.BICUBIC))
+    query = query.contiguous()
+    filled = fill_enclosed(query[None], frame_contact_at(max(size)))[0]
+    if torch.equal(filled, query):
+        return None
+    answer = cv.tensor_to_pil(filled)
+    return answer if answer.size == req.size else answer.resize(
+        req.size, cv.resample_filter(req.resample))
+
+
 def _tile_jobs(req: PromptRequest) -> tuple[list[PromptRequest], list[cv.Box]]:
     """One sub-prompt per tile of the (answer-sized) query, same examples and ensemble."""
     size = req.size
@@ -242,6 +281,21 @@ class FilterPart:
     linear: LinearFilter
     share: float
     unfiltered: torch.Tensor
+
+
+@dataclass
+class AnswerCells:
+    """What ``VisualPrompter._answer_cells`` finds for a call's jobs: the (J, 3, 111, 111)
+    answer cells on the CPU; the jobs whose answer is partly their example pair's linear
+    filter, with that part; the jobs whose answer is their query filled along its lines
+    (``visprompt_core.flatting``); and the jobs refined with none of these nor snapped
+    to their query's regions, whose pairs the flatting gate may still explain at their
+    own size."""
+
+    cells: torch.Tensor
+    filters: dict[int, FilterPart] = field(default_factory=dict)
+    filled: set[int] = field(default_factory=set)
+    unshared: set[int] = field(default_factory=set)
 
 
 class VisualPrompter:
@@ -392,11 +446,14 @@ class VisualPrompter:
             else:
                 spans.append((len(jobs), None))
                 jobs.append(req)
-        cells, filters, filled = self._answer_cells(jobs)
+        found = self._answer_cells(jobs)
+        cells = found.cells
         answers = []
         for req, (start, boxes) in zip(requests, spans):
             if boxes is None:
-                answer = self._upscale(req, cells[start], filters.get(start), start in filled)
+                filled = start in found.filled or (start in found.unshared
+                                                   and _pairs_fill(req.examples))
+                answer = self._upscale(req, cells[start], found.filters.get(start), filled)
             else:
                 answer = self._blend(jobs[start:start + len(boxes)],
                                      cells[start:start + len(boxes)], boxes, req)
@@ -414,12 +471,8 @@ class VisualPrompter:
         out.plan()
         return out
 
-    def _answer_cells(self, jobs: Sequence[PromptRequest]
-                      ) -> tuple[torch.Tensor, dict[int, FilterPart], set[int]]:
-        """(len(jobs), 3, 111, 111) answer cells on the CPU, one forward pass for all; for
-        the jobs whose answer is partly their example pair's linear filter
-        (``visprompt_core.linear_filter``), that part; the jobs whose answer is their
-        query filled along its lines (``visprompt_core.flatting``)."""
+    def _answer_cells(self, jobs: Sequence[PromptRequest]) -> AnswerCells:
+        """The jobs' answer cells, one forward pass for all, refined (``AnswerCells``)."""
         plans = [req.plan() for req in jobs]
         canvases, owners = self._build_canvases(jobs, plans)
         arrangements = [arrangement for plan in plans for arrangement, _ in plan]
@@ -429,7 +482,7 @@ class VisualPrompter:
         wanted = [i for i, job in enumerate(jobs)
                   if (self.detail_transfer if job.detail is None else job.detail)]
         if not wanted or self.model.model_config.detail_radius is None:  # nothing to do
-            return combined, {}, set()
+            return AnswerCells(combined)
         upright = canvases[[owners.index(i) for i in wanted]]  # each prompt's first canvas
         examples = _example_cells(canvases, owners, plans, wanted)
         with cpu_threads(self.threads):
@@ -444,7 +497,9 @@ class VisualPrompter:
                         refined.linear.select(torch.tensor([row])).to("cpu"),
                         float(refined.filter_share[row]), refined.unfiltered[row].cpu())
         filled = {job for row, job in enumerate(wanted) if bool(refined.filled[row])}
-        return combined, filters, filled
+        snapped = {job for row, job in enumerate(wanted) if bool(refined.snapped[row])}
+        unshared = set(wanted) - set(filters) - filled - snapped
+        return AnswerCells(combined, filters, filled, unshared)
 
     def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
         """(C, 3, 111, 111) answer cells, on the CPU, of C 2x2 canvases (owned by prompts)."""
@@ -471,19 +526,17 @@ class VisualPrompter:
         is the filter applied to the query at the answer size
         (``apply_linear_filter_at_scale``), which keeps a blur blurred, and the rest is
         the answer before the filter, guided; where the answer is the query filled along
-        its lines (``filled``), the query is so filled at the answer size, unless nothing
-        closes there (then guided)."""
+        its lines (``filled``), it is ``_filled_query``, unless nothing closes."""
         size = req.size
+        if filled:
+            answer = _filled_query(req)
+            if answer is not None:
+                return answer
         if req.upscale_mode() == "guided":
             query = cv.to_rgb(req.query).resize(size, Image.Resampling.BICUBIC)
             # planar: the guided filter's full-size passes run 2-4x faster than on the
             # interleaved layout pil_to_tensor's view has
             guide = cv.pil_to_tensor(query).contiguous()
-            if filled:
-                contact = round(FRAME_CONTACT * max(size) / max(cell.shape[-2:]))
-                full = fill_enclosed(guide[None], contact)[0]
-                if not torch.equal(full, guide):
-                    return cv.tensor_to_pil(full)
             if part is None:
                 return cv.tensor_to_pil(guided_upsample(cell.float(), guide))
             filtered = apply_linear_filter_at_scale(part.linear, guide[None], cell.shape[-2:])

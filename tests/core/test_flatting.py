@@ -8,7 +8,14 @@ import torch
 from visprompt_core.data.episodes import episode_seed, generate_batch
 from visprompt_core.data.metrics import psnr
 from visprompt_core.detail import refine_cells
-from visprompt_core.flatting import FRAME_CONTACT, fill_enclosed, fill_explains
+from visprompt_core.flatting import (
+    FRAME_CONTACT,
+    OUTSIDE,
+    _immediate_enclosers,
+    fill_enclosed,
+    fill_explains,
+    pair_fills,
+)
 from visprompt_core.pipeline import VisualPrompter
 
 RED, BLUE = (0.85, 0.1, 0.15), (0.1, 0.2, 0.8)
@@ -135,3 +142,72 @@ def test_a_full_size_fill_falls_back_to_the_guided_filter(tiny_prompter: VisualP
     truth = cv.pil_to_tensor(cv.tensor_to_pil(paint(striped_paper(), whole, RED)[0])
                              .resize((256, 256)))
     assert float(psnr(filled[None], truth[None])) > 30
+
+
+def test_enclosers_are_the_immediate_dominators() -> None:
+    """Against the definition on random region graphs: a region's enclosers are the
+    regions without which it cannot reach the outside; its immediate one is the
+    encloser that every other encloser also encloses."""
+    gen = torch.Generator().manual_seed(5)
+
+    def reaches_outside(count: int, pairs: list[tuple[int, int]], on_border: list[bool],
+                        removed: int) -> set[int]:
+        seen = {r for r in range(count) if on_border[r] and r != removed}
+        todo = list(seen)
+        while todo:
+            node = todo.pop()
+            for a, b in pairs:
+                other = b if a == node else a if b == node else None
+                if other is not None and other != removed and other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        return seen
+
+    for _ in range(300):
+        count = int(torch.randint(1, 14, (1,), generator=gen))
+        edges = torch.randint(0, count, (int(torch.randint(0, 3 * count, (1,),
+                                                           generator=gen)), 2), generator=gen)
+        pairs = sorted({(min(a, b), max(a, b)) for a, b in edges.tolist() if a != b})
+        on_border = (torch.rand(count, generator=gen) < 0.3).tolist()
+        reached = reaches_outside(count, pairs, on_border, removed=-1)
+        enclosers = {r: {v for v in range(count) if v != r and r in reached
+                         and r not in reaches_outside(count, pairs, on_border, removed=v)}
+                     for r in range(count)}
+        found = _immediate_enclosers(count, pairs, torch.tensor(on_border))
+        for region in range(count):
+            own = enclosers[region]
+            innermost = [v for v in own if own - {v} <= enclosers[v]]
+            assert found[region] == (innermost[0] if innermost else OUTSIDE)
+
+
+def antialiased_rings(size: int, width: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3, size, size) each: two ring outlines ``width`` px wide, drawn at 4x and reduced
+    (antialiased), on paper; and the same rings filled."""
+    big = 4 * size
+    y, x = torch.meshgrid(torch.arange(big) + 0.5, torch.arange(big) + 0.5, indexing="ij")
+    paper = torch.tensor([0.96, 0.94, 0.88]).view(3, 1, 1).expand(3, big, big)
+    outline, filled = paper.clone(), paper.clone()
+    for (cy, cx, radius), colour in (((0.35, 0.35, 0.22), RED), ((0.62, 0.66, 0.25), BLUE)):
+        distance = ((y - cy * big) ** 2 + (x - cx * big) ** 2).sqrt()
+        ink = torch.tensor(colour).view(3, 1, 1)
+        outline = torch.where((distance < radius * big) & (distance >= radius * big
+                                                           - 4 * width), ink, outline)
+        filled = torch.where(distance < radius * big, ink, filled)
+    return (torch.nn.functional.avg_pool2d(outline[None], 4)[0],
+            torch.nn.functional.avg_pool2d(filled[None], 4)[0])
+
+
+def test_the_pair_gate_at_full_size_reads_thin_antialiased_lines() -> None:
+    """Lines 2.5 px wide at 512 px, antialiased: about half a pixel in the 111-px cell,
+    where the cell's gate sees no closed areas; at the pair's own size it does."""
+    example_in, example_out = antialiased_rings(512, 2.5)
+    assert pair_fills(example_in, example_out)
+    cell_in, cell_out = (torch.nn.functional.interpolate(x[None], size=(111, 111),
+                                                         mode="area")
+                         for x in (example_in, example_out))
+    assert not bool(fill_explains(cell_in, cell_out)[0])
+    # Other changes fail: the output mirrored; most pixels changed (no fill is tried).
+    assert not pair_fills(example_in, example_out.flip(-1))
+    assert not pair_fills(example_in, 1 - example_in)
+    with pytest.raises(ValueError, match="one size"):
+        pair_fills(example_in, example_out[:, :100])

@@ -18,6 +18,12 @@ to the example output. Of 1,728 example pairs of the other 18 families (2x2 and 
 none gained more than 0.41 dB; about three quarters of ``outline_to_fill`` pairs pass
 (the rest show rings, whose holes the fill closes, or shapes the border cuts open).
 Measured in docs/quality.md (section 0, "Flatting").
+
+At the pictures' own size (``pair_fills``, ``GATE_SIZE``, ``FILL_SIZE``): antialiased line
+art drawn thin for the 111-px cell falls apart there into many regions and closes
+nothing; the pipeline checks such pairs at their own size and fills the query at its own.
+Enclosers come from one biconnected-components search (``_immediate_enclosers``), linear
+in regions and touching pairs.
 """
 
 from __future__ import annotations

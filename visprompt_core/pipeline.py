@@ -41,7 +41,10 @@ Pools and full resolution: ``select=k`` narrows a pool of up to 64 pairs to the 
 inputs look most like the query (``selection``); ``upscale`` brings the 111-px answer to
 the answer size ("auto": bicubic up to 222 px, the query-guided filter above;
 ``upsample``, ``tiling``); a guided answer's linear-filter part is the filter applied to
-the query at the answer size, and a filled answer is the query filled at that size.
+the query at the answer size, and a filled answer is the query filled at its own size (up
+to ``flatting.FILL_SIZE``) brought to the answer size. Example pairs whose lines the cell
+breaks apart (thin, antialiased) are checked at their own size (``flatting.pair_fills``)
+where the cell's refinements left the answer as decoded or colour-transferred.
 """
 
 from __future__ import annotations

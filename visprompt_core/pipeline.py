@@ -44,7 +44,7 @@ the answer size ("auto": bicubic up to 222 px, the query-guided filter above;
 the query at the answer size, and a filled answer is the query filled at its own size (up
 to ``flatting.FILL_SIZE``) brought to the answer size. Example pairs whose lines the cell
 breaks apart (thin, antialiased) are checked at their own size (``flatting.pair_fills``)
-where the cell's refinements left the answer as decoded or colour-transferred.
+where nothing at the cell's size explained them (no filter share, fill or snapping).
 """
 
 from __future__ import annotations
@@ -291,14 +291,14 @@ class AnswerCells:
     """What ``VisualPrompter._answer_cells`` finds for a call's jobs: the (J, 3, 111, 111)
     answer cells on the CPU; the jobs whose answer is partly their example pair's linear
     filter, with that part; the jobs whose answer is their query filled along its lines
-    (``visprompt_core.flatting``); and the jobs refined with none of these nor snapped
-    to their query's regions, whose pairs the flatting gate may still explain at their
-    own size."""
+    (``visprompt_core.flatting``); and the jobs refined with no filter share, no fill and
+    no region snapping, whose pairs the flatting gate may still explain at their own
+    size."""
 
     cells: torch.Tensor
     filters: dict[int, FilterPart] = field(default_factory=dict)
     filled: set[int] = field(default_factory=set)
-    unshared: set[int] = field(default_factory=set)
+    fill_candidates: set[int] = field(default_factory=set)
 
 
 class VisualPrompter:
@@ -454,7 +454,7 @@ class VisualPrompter:
         answers = []
         for req, (start, boxes) in zip(requests, spans):
             if boxes is None:
-                filled = start in found.filled or (start in found.unshared
+                filled = start in found.filled or (start in found.fill_candidates
                                                    and _pairs_fill(req.examples))
                 answer = self._upscale(req, cells[start], found.filters.get(start), filled)
             else:
@@ -501,8 +501,8 @@ class VisualPrompter:
                         float(refined.filter_share[row]), refined.unfiltered[row].cpu())
         filled = {job for row, job in enumerate(wanted) if bool(refined.filled[row])}
         snapped = {job for row, job in enumerate(wanted) if bool(refined.snapped[row])}
-        unshared = set(wanted) - set(filters) - filled - snapped
-        return AnswerCells(combined, filters, filled, unshared)
+        fill_candidates = set(wanted) - set(filters) - filled - snapped
+        return AnswerCells(combined, filters, filled, fill_candidates)
 
     def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
         """(C, 3, 111, 111) answer cells, on the CPU, of C 2x2 canvases (owned by prompts)."""

@@ -1,14 +1,13 @@
 """Flatting at the pictures' own size: drawn antialiased line art, and the pair gate.
 
     python benchmarks/bench_flatting.py
-    PYTHONPATH=<older checkout> python benchmarks/bench_flatting.py --drawn-only
+    python benchmarks/bench_flatting.py --drawn-only --sizes 640 --line 5
 
-Drawn: ellipse and box outlines drawn with PIL at 4x their size and reduced with a box
-filter (antialiased lines, --line px wide at every size), an example pair whose output
+Drawn: ellipse and box outlines drawn at 4x their size and reduced with a box filter
+(``data.line_art``: antialiased lines, --line px wide at every size), an example pair whose output
 fills its outlines and a query of other shapes, at each of --sizes. Printed: the answer
 of ``VisualPrompter.prompt`` (the default path) against the filled query, copying the
-query, and the prompt's time (median of --repeat). Only the public prompt API is used, so
-``--drawn-only`` runs against older code too.
+query, and the prompt's time (median of --repeat).
 
 Gate: ``flatting.pair_fills`` on held-out synthetic example pairs rendered at each of
 --gate-sizes (``generate_cells``, generator seed --seed, --pairs per family): how many
@@ -25,31 +24,24 @@ import statistics
 import time
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from visprompt_core import canvas as cv
+from visprompt_core.data.line_art import Shape, draw_line_art
 from visprompt_core.data.metrics import psnr
 from visprompt_core.pipeline import load_model
 
-Shape = tuple[str, tuple[int, int, int, int], tuple[int, int, int]]
-# Boxes on a 512-px picture, scaled with the size.
-SHOWN: list[Shape] = [("ellipse", (60, 80, 260, 300), (200, 30, 40)),
-                      ("box", (300, 120, 460, 420), (30, 60, 200))]
-ASKED: list[Shape] = [("ellipse", (90, 50, 420, 200), (20, 140, 60)),
-                      ("ellipse", (140, 260, 330, 470), (120, 40, 160)),
-                      ("box", (360, 250, 480, 330), (200, 120, 0))]
+# The shapes on a 512-px picture, as fractions of it.
+SHOWN: list[Shape] = [("ellipse", (60 / 512, 80 / 512, 260 / 512, 300 / 512), (200, 30, 40)),
+                      ("box", (300 / 512, 120 / 512, 460 / 512, 420 / 512), (30, 60, 200))]
+ASKED: list[Shape] = [("ellipse", (90 / 512, 50 / 512, 420 / 512, 200 / 512), (20, 140, 60)),
+                      ("ellipse", (140 / 512, 260 / 512, 330 / 512, 470 / 512),
+                       (120, 40, 160)),
+                      ("box", (360 / 512, 250 / 512, 480 / 512, 330 / 512), (200, 120, 0))]
 
 
 def draw(shapes: list[Shape], size: int, line: int, filled: bool) -> Image.Image:
-    """The shapes' outlines (``line`` px wide), or the shapes filled, on paper, drawn at 4x
-    and reduced with a box filter."""
-    big = Image.new("RGB", (4 * size, 4 * size), (250, 248, 240))
-    pen = ImageDraw.Draw(big)
-    for kind, box, colour in shapes:
-        scaled = [round(4 * v * size / 512) for v in box]
-        style = {"outline": colour, "width": 4 * line, "fill": colour if filled else None}
-        (pen.ellipse if kind == "ellipse" else pen.rectangle)(scaled, **style)
-    return big.resize((size, size), Image.Resampling.BOX)
+    return draw_line_art(shapes, (size, size), line, filled)
 
 
 def drawn_rows(args: argparse.Namespace) -> None:

@@ -9,7 +9,8 @@ from PIL import Image, ImageDraw
 from visprompt_core.pipeline import load_model
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
-SAMPLE_TASKS = ("fg_mask", "bbox", "invert", "greyscale", "hue_shift", "vflip")
+SAMPLE_TASKS = ("fg_mask", "bbox", "invert", "greyscale", "hue_shift", "vflip",
+                "outline_to_fill")
 COLUMNS = ("example input", "example output", "query", "answer", "expected")
 CELL = 160
 LABEL = 18

@@ -9,7 +9,9 @@ the regions touching the cell's border are joined to the outside. A region *encl
 another when every path from that other region to the outside passes through it, as a
 closed outline does its inside, whatever textures and gradients lie within. Each region
 takes the colour of the innermost region enclosing it that is not part of the frame
-(``fill_enclosed``). The frame is any region touching the border along more than
+(``fill_enclosed``) nor blank paper (a region coloured like the frame region enclosing
+it, such as the ring between an outline and one drawn inside it: an area, though it
+encloses the inner outline). The frame is any region touching the border along more than
 ``FRAME_CONTACT`` pixels: a background encloses every shape drawn on it but is no line,
 while an outline may touch the border at a point.
 
@@ -32,7 +34,7 @@ import torch
 
 from visprompt_core.data.metrics import psnr
 from visprompt_core.data.procedural import CELL
-from visprompt_core.regions import region_labels
+from visprompt_core.regions import REGION_TOLERANCE, region_labels
 
 # A region touching the cell's border along more pixels than this is frame, not line.
 FRAME_CONTACT = 10
@@ -55,7 +57,8 @@ OUTSIDE = -1  # the enclosing "region" of everything that touches the border
 def fill_enclosed(images: torch.Tensor, frame_contact: int = FRAME_CONTACT) -> torch.Tensor:
     """(B, C, H, W) -> float32 (B, C, H, W): each region (``regions.region_labels``) in
     the mean colour of the innermost region enclosing it that touches the border along
-    at most ``frame_contact`` pixels, or as it was where none does. Computed on the CPU
+    at most ``frame_contact`` pixels and is not blank paper (``_paper``), or as it was
+    where none does; a region that so colours others (a line) keeps its own. On the CPU
     (the graph is walked in Python), returned on the images' device."""
     if images.dim() != 4:
         raise ValueError(f"images must be (B, C, H, W), got {tuple(images.shape)}")
@@ -114,11 +117,12 @@ def _fill_one(image: torch.Tensor, labels: torch.Tensor, frame_contact: int
     rim = torch.cat([ids[0], ids[-1], ids[1:-1, 0], ids[1:-1, -1]])
     contact = torch.zeros(count, dtype=torch.long).index_add_(0, rim, torch.ones_like(rim))
     encloser = _immediate_enclosers(count, _touching_pairs(ids, count), contact > 0)
-    border_pixels = contact.tolist()
+    frame = contact > frame_contact
+    no_line = (frame | _paper(colour, encloser, frame.tolist())).tolist()
     paint = torch.arange(count)
     for region in range(count):
         outer = encloser[region]
-        while outer != OUTSIDE and border_pixels[outer] > frame_contact:
+        while outer != OUTSIDE and no_line[outer]:
             outer = encloser[outer]
         if outer != OUTSIDE:
             paint[region] = outer
@@ -129,6 +133,30 @@ def _fill_one(image: torch.Tensor, labels: torch.Tensor, frame_contact: int
     kept = (paint == torch.arange(count))[flat]
     out = torch.where(kept[:, None], pixels, colour[paint][flat])
     return out.view(h, w, c).permute(2, 0, 1)
+
+
+def _paper(colour: torch.Tensor, encloser: list[int], frame: list[bool]) -> torch.Tensor:
+    """(N,) bool: the regions coloured like the frame region that encloses them (within
+    ``REGION_TOLERANCE`` in every channel): blank paper inside a drawing, such as the
+    ring between an outline and one drawn inside it. Paper is an area, never a line,
+    though it encloses the inner outline."""
+    count = len(encloser)
+    above = [OUTSIDE - 1] * count  # the nearest frame region enclosing each; unknown yet
+    for region in range(count):
+        path, outer = [], encloser[region]
+        while outer != OUTSIDE and not frame[outer] and above[outer] == OUTSIDE - 1:
+            path.append(outer)
+            outer = encloser[outer]
+        if outer != OUTSIDE and not frame[outer]:
+            outer = above[outer]
+        for inner in [region, *path]:
+            above[inner] = outer
+    framed = torch.tensor(above)
+    paper = torch.zeros(count, dtype=torch.bool)
+    inside = (framed != OUTSIDE).nonzero().flatten()
+    apart = (colour[inside] - colour[framed[inside]]).abs().amax(1)
+    paper[inside] = apart < REGION_TOLERANCE
+    return paper
 
 
 def _touching_pairs(ids: torch.Tensor, count: int) -> list[tuple[int, int]]:

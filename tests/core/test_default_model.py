@@ -205,24 +205,23 @@ def test_default_flatting_reads_thin_antialiased_line_art(default_model: VisualP
     1 px in the 111-px cell, where no closed area survives. The example pair is checked at
     its own size, and the answer is the query filled at its own."""
     import numpy as np
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     from visprompt_core import canvas as cv
+    from visprompt_core.data.line_art import draw_line_art
     from visprompt_core.data.metrics import psnr
 
-    def draw(size: int, shapes: list[tuple[tuple[int, int, int, int], tuple[int, int, int]]],
-             filled: bool) -> Image.Image:
-        big = Image.new("RGB", (4 * size, 4 * size), (250, 248, 240))
-        pen = ImageDraw.Draw(big)
-        for box, colour in shapes:
-            pen.ellipse([4 * v for v in box], outline=colour, width=20,
-                        fill=colour if filled else None)
-        return big.resize((size, size), Image.Resampling.BOX)
+    def on_640(box: tuple[int, int, int, int]) -> tuple[float, ...]:
+        return tuple(v / 640 for v in box)
 
-    shown = [((40, 60, 330, 300), (190, 40, 40)), ((300, 330, 600, 600), (40, 70, 180))]
-    asked = [((80, 40, 560, 260), (30, 130, 70)), ((120, 300, 420, 610), (130, 50, 150))]
-    pair = draw(640, shown, False), draw(640, shown, True)
-    query, truth = draw(640, asked, False), draw(640, asked, True)
+    shown = [("ellipse", on_640((40, 60, 330, 300)), (190, 40, 40)),
+             ("ellipse", on_640((300, 330, 600, 600)), (40, 70, 180))]
+    asked = [("ellipse", on_640((80, 40, 560, 260)), (30, 130, 70)),
+             ("ellipse", on_640((120, 300, 420, 610)), (130, 50, 150))]
+    pair = (draw_line_art(shown, (640, 640), 5, False),
+            draw_line_art(shown, (640, 640), 5, True))
+    query = draw_line_art(asked, (640, 640), 5, False)
+    truth = draw_line_art(asked, (640, 640), 5, True)
     tensor = cv.pil_to_tensor
     for size in ((640, 640), (200, 200)):  # guided and bicubic answer sizes
         answer = default_model.prompt([pair], query, answer_size=size)

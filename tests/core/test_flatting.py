@@ -55,6 +55,18 @@ def test_areas_closed_by_a_line_take_its_colour() -> None:
         fill_enclosed(query[0])
 
 
+def test_blank_paper_between_two_outlines_is_an_area() -> None:
+    """On flat paper, the blank ring between an outline and one drawn inside it is paper,
+    not a line (though it closes the inner outline): it takes the outer line's colour,
+    and the inner outline keeps its own and fills its inside."""
+    paper = torch.full((1, 3, SIZE, SIZE), 0.9)
+    outer, outer_whole = disc(30, 30, 24)
+    inner, inner_whole = disc(30, 30, 9)
+    drawn = paint(paint(paper, outer, RED), inner, BLUE)
+    assert torch.equal(fill_enclosed(drawn), paint(paint(paper, outer_whole, RED),
+                                                   inner_whole, BLUE))
+
+
 def test_the_frame_is_no_line() -> None:
     paper = torch.full((1, 3, SIZE, SIZE), 0.9)
     # A flat background encloses a closed outline and everything in it, but it touches

@@ -65,7 +65,7 @@ def drawn_rows(args: argparse.Namespace) -> None:
 def gate_rows(args: argparse.Namespace) -> None:
     from visprompt_core.data.episodes import generate_cells
     from visprompt_core.data.tasks import TASK_NAMES
-    from visprompt_core.flatting import UNCHANGED_SHARE, UNCHANGED_TOLERANCE, pair_fills
+    from visprompt_core.flatting import keeps_most, pair_fills
 
     for seed, size in enumerate(args.gate_sizes, start=args.seed):
         gen = torch.Generator().manual_seed(seed)
@@ -77,10 +77,9 @@ def gate_rows(args: argparse.Namespace) -> None:
             passed, costly = 0, []
             for row in (families == family).nonzero().flatten().tolist():
                 shown, made = inputs[row, 0], outputs[row, 0]
-                kept = (shown - made).abs().amax(0) < UNCHANGED_TOLERANCE
                 start = time.perf_counter()
                 passed += pair_fills(shown, made)
-                if float(kept.float().mean()) >= UNCHANGED_SHARE:
+                if keeps_most(shown, made):
                     costly.append(time.perf_counter() - start)
             cost = f"{statistics.median(costly) * 1000:.0f}" if costly else "-"
             print(f"  {name:<20} {passed:>3} {len(costly):>4} fill(s) {cost:>6}")

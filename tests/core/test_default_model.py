@@ -170,8 +170,8 @@ def test_default_flatting_fills_drawn_line_art_at_full_size(
     default_model: VisualPrompter,
 ) -> None:
     """Outlines drawn at full size, an example pair that fills them: the answer is the
-    query's outlines filled in their own colours, exact at the query's size (guided
-    upscaling fills the full-size query; the model's answer alone is far off)."""
+    query's outlines filled in their own colours, exact at the query's size (the query is
+    filled at its own size; the model's answer alone is far off)."""
     import numpy as np
     from PIL import Image, ImageDraw
 

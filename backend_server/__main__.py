@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backend_server.config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig, is_loopback
+from visprompt_core.memory import keep_freed_memory
 
 logger = logging.getLogger("backend_server")
 
@@ -185,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    keep_freed_memory()
     if args.no_auth and not is_loopback(args.host):
         logger.error("--no-auth is only allowed on a loopback address, not %r", args.host)
         return 2

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from visprompt_core.errors import VisPromptError
+from visprompt_core.memory import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    keep_freed_memory()
     if getattr(args, "threads", None) is not None:
         from visprompt_core.model import configure_threads
 

@@ -10,6 +10,7 @@ from visprompt_core.data.metrics import psnr
 from visprompt_core.detail import refine_cells
 from visprompt_core.flatting import (
     FRAME_CONTACT,
+    NOISE_PIXELS,
     OUTSIDE,
     _immediate_enclosers,
     fill_enclosed,
@@ -17,6 +18,7 @@ from visprompt_core.flatting import (
     pair_fills,
 )
 from visprompt_core.pipeline import VisualPrompter
+from visprompt_core.regions import region_labels
 
 RED, BLUE = (0.85, 0.1, 0.15), (0.1, 0.2, 0.8)
 SIZE = 64
@@ -53,6 +55,22 @@ def test_areas_closed_by_a_line_take_its_colour() -> None:
                        paint(paint(striped_paper(), whole, RED), inner, BLUE))
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         fill_enclosed(query[0])
+
+
+def test_noise_is_left_alone() -> None:
+    """A picture split into more regions than one per ``NOISE_PIXELS`` pixels (grain,
+    noise) is left as it is, before its region graph is walked: the same outline closes
+    its area on paper with some grain, and not on paper with more."""
+    outline, whole = disc(30, 30, 18)
+    generator = torch.Generator().manual_seed(0)
+    grain = torch.rand(1, 1, SIZE, SIZE, generator=generator)
+    limit = SIZE * SIZE // NOISE_PIXELS
+    for share, dense in ((0.15, False), (0.5, True)):  # of the pixels grainy
+        grainy = torch.where(grain < share, 0.3 + 0.6 * grain / share, torch.tensor(0.5))
+        query = paint(grainy.expand(1, 3, SIZE, SIZE), outline, RED)
+        assert (len(torch.unique(region_labels(query))) > limit) == dense
+        expected = query if dense else paint(grainy.expand(1, 3, SIZE, SIZE), whole, RED)
+        assert torch.equal(fill_enclosed(query), expected)
 
 
 def test_blank_paper_between_two_outlines_is_an_area() -> None:

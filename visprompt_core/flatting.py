@@ -114,19 +114,17 @@ def pair_fills(example_in: torch.Tensor, example_out: torch.Tensor) -> bool:
 def _fill_one(image: torch.Tensor, labels: torch.Tensor, frame_contact: int
               ) -> torch.Tensor:
     c, h, w = image.shape
-    ids = torch.unique(labels, return_inverse=True)[1]
-    count = int(ids.max()) + 1
+    ids, count = _numbered(labels)
     if count < 2 or count > min(MAX_REGIONS, h * w // NOISE_PIXELS):
         return image.clone()
     flat = ids.view(-1)
     pixels = image.permute(1, 2, 0).reshape(-1, c)
-    size = torch.zeros(count, dtype=torch.float64).index_add_(
-        0, flat, torch.ones(h * w, dtype=torch.float64))
+    size = torch.bincount(flat, minlength=count).double()
     # Summed in float64, a flat line's mean colour is exactly its colour.
-    colour = (torch.zeros(count, c, dtype=torch.float64).index_add_(0, flat, pixels.double())
-              / size[:, None]).float()
+    colour = (torch.stack([torch.bincount(flat, image[k].reshape(-1).double(), count)
+                           for k in range(c)], 1) / size[:, None]).float()
     rim = torch.cat([ids[0], ids[-1], ids[1:-1, 0], ids[1:-1, -1]])
-    contact = torch.zeros(count, dtype=torch.long).index_add_(0, rim, torch.ones_like(rim))
+    contact = torch.bincount(rim, minlength=count)
     encloser = _immediate_enclosers(count, _touching_pairs(ids, count), contact > 0)
     frame = contact > frame_contact
     no_line = (frame | _paper(colour, encloser, frame.tolist())).tolist()
@@ -170,13 +168,24 @@ def _paper(colour: torch.Tensor, encloser: list[int], frame: list[bool]) -> torc
     return paper
 
 
+def _numbered(labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``labels`` (H, W), each region named by one of its pixels' flat index
+    (``regions.region_labels``), renumbered 0..count-1 in the names' order, and count
+    (``torch.unique``'s inverse, without its sort)."""
+    named = torch.zeros(labels.numel(), dtype=torch.bool, device=labels.device)
+    named[labels.view(-1)] = True
+    number = named.cumsum(0).sub_(1)
+    return number[labels], int(number[-1]) + 1
+
+
 def _touching_pairs(ids: torch.Tensor, count: int) -> list[tuple[int, int]]:
     """The (a, b) pairs of the ``count`` regions of ``ids`` (H, W) that share a pixel
     edge, a < b, once each."""
-    a = torch.cat([ids[:, 1:].reshape(-1), ids[1:, :].reshape(-1)])
-    b = torch.cat([ids[:, :-1].reshape(-1), ids[:-1, :].reshape(-1)])
-    apart = a != b
-    keys = torch.unique(torch.minimum(a, b)[apart] * count + torch.maximum(a, b)[apart])
+    apart_x = ids[:, 1:] != ids[:, :-1]
+    apart_y = ids[1:, :] != ids[:-1, :]
+    a = torch.cat([ids[:, 1:][apart_x], ids[1:, :][apart_y]])
+    b = torch.cat([ids[:, :-1][apart_x], ids[:-1, :][apart_y]])
+    keys = torch.unique(torch.minimum(a, b) * count + torch.maximum(a, b))
     return list(zip((keys // count).tolist(), (keys % count).tolist()))
 
 

@@ -44,19 +44,34 @@ def region_labels(images: torch.Tensor, tolerance: float = REGION_TOLERANCE
     b, _, h, w = images.shape
     joined_x = (images[..., :, 1:] - images[..., :, :-1]).abs().amax(1) < tolerance
     joined_y = (images[..., 1:, :] - images[..., :-1, :]).abs().amax(1) < tolerance
-    index = torch.arange(b * h * w, device=images.device).view(b, h, w)
-    # Start from the runs along each row: every pixel points at its run's first pixel.
+    # The runs along each row, numbered in row-major order (all images in one sequence),
+    # so a region's smallest run number is its run with the smallest pixel index.
     starts = torch.ones(b, h, w, dtype=torch.bool, device=images.device)
     starts[..., 1:] = ~joined_x
-    parent = torch.where(starts, index, 0).cummax(-1).values.view(-1)
-    # Then join across rows (union-find in rounds): of two joined pixels with different
-    # roots, the larger root points at the smaller; every pixel then jumps to its root.
-    upper, lower = index[:, :-1, :][joined_y], index[:, 1:, :][joined_y]
+    run = starts.view(-1).cumsum(0).sub_(1).view(b, h, w)
+    first_pixel = starts.view(-1).nonzero().flatten()
+    # The runs joined across rows, each touching pair once per stretch where it touches.
+    above, below = run[:, :-1, :], run[:, 1:, :]
+    links = joined_y.clone()
+    links[..., 1:] &= ~(joined_y[..., :-1] & (above[..., 1:] == above[..., :-1])
+                        & (below[..., 1:] == below[..., :-1]))
+    root = _union_by_smallest(len(first_pixel), above[links], below[links])
+    image_start = torch.arange(b, device=images.device).view(b, 1, 1) * (h * w)
+    return first_pixel[root[run]] - image_start
+
+
+def _union_by_smallest(count: int, upper: torch.Tensor, lower: torch.Tensor
+                       ) -> torch.Tensor:
+    """(count,) long: for each of ``count`` nodes the smallest node joined to it by the
+    edges ``upper[i]``-``lower[i]`` (union-find in rounds: of two joined nodes with
+    different roots the larger root points at the smaller; every node then jumps to its
+    root)."""
+    parent = torch.arange(count, device=upper.device)
     while True:
         root_upper, root_lower = parent[upper], parent[lower]
         apart = root_upper != root_lower
         if not bool(apart.any()):
-            return parent.view(b, h, w) - index[:, :1, :1]
+            return parent
         upper, lower = upper[apart], lower[apart]
         root_upper, root_lower = root_upper[apart], root_lower[apart]
         parent.scatter_reduce_(0, torch.maximum(root_upper, root_lower),

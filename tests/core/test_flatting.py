@@ -13,6 +13,7 @@ from visprompt_core.flatting import (
     NOISE_PIXELS,
     OUTSIDE,
     _immediate_enclosers,
+    _numbered,
     fill_enclosed,
     fill_explains,
     pair_fills,
@@ -71,6 +72,14 @@ def test_noise_is_left_alone() -> None:
         assert (len(torch.unique(region_labels(query))) > limit) == dense
         expected = query if dense else paint(grainy.expand(1, 3, SIZE, SIZE), whole, RED)
         assert torch.equal(fill_enclosed(query), expected)
+
+
+def test_regions_are_numbered_in_their_names_order() -> None:
+    outline, _ = disc(30, 30, 18)
+    labels = region_labels(paint(striped_paper(), outline, RED))[0]
+    numbered, count = _numbered(labels)
+    names, order = torch.unique(labels, return_inverse=True)
+    assert count == len(names) and torch.equal(numbered, order)
 
 
 def test_blank_paper_between_two_outlines_is_an_area() -> None:

@@ -44,6 +44,42 @@ def test_regions_are_connected_runs_of_close_colours() -> None:
     assert len(region_labels(ramp, tolerance=0.01).unique()) == 48
 
 
+def flood_labels(image: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """The definition, pixel by pixel: flood fill from each unlabelled pixel in row-major
+    order, so each region is named by its smallest flat index."""
+    _, h, w = image.shape
+    labels = torch.full((h, w), -1, dtype=torch.long)
+    for start in range(h * w):
+        if labels.view(-1)[start] >= 0:
+            continue
+        todo = [divmod(start, w)]
+        labels.view(-1)[start] = start
+        while todo:
+            y, x = todo.pop()
+            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if (0 <= ny < h and 0 <= nx < w and labels[ny, nx] < 0 and float(
+                        (image[:, ny, nx] - image[:, y, x]).abs().max()) < tolerance):
+                    labels[ny, nx] = start
+                    todo.append((ny, nx))
+    return labels
+
+
+def test_region_labels_follow_the_definition() -> None:
+    """Random few-colour pictures (many small regions, rows and columns that snake) and a
+    spiral, in one batch, against a flood fill."""
+    generator = torch.Generator().manual_seed(5)
+    pictures = (torch.randint(0, 3, (3, 1, 23, 31), generator=generator) / 2).expand(
+        3, 3, 23, 31).clone()
+    pictures[1] += torch.rand(3, 23, 31, generator=generator) * 0.05  # grain within tol.
+    y, x = torch.meshgrid(torch.arange(23), torch.arange(31), indexing="ij")
+    spiral = (((y - 11).float().atan2((x - 15).float()) * 3 + ((y - 11) ** 2 + (x - 15) ** 2)
+               .float().sqrt()) // 2 % 2).float()
+    pictures[2] = spiral.expand(3, 23, 31)
+    labels = region_labels(pictures)
+    for picture, found in zip(pictures, labels):
+        assert torch.equal(found, flood_labels(picture, 0.08))
+
+
 def test_a_soft_answer_snaps_to_the_query_regions() -> None:
     outline, _, disc = ring()
     query, truth = paint([(outline, RED)]), paint([(disc, RED)])

@@ -5,7 +5,9 @@
     python benchmarks/bench_inference.py --preset mae_vqgan_large --optimize --threads 1
 
 Prints the median over --repeat runs after --warmup runs, on the CPU and on CUDA when
-present (or only --device). Figures are for the machine it runs on.
+present (or only --device). Figures are for the machine it runs on. Like the CLI and the
+server, it keeps freed memory for reuse (``visprompt_core.memory``) unless
+--default-malloc.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from visprompt_core import canvas as cv
 from visprompt_core.config import PRESETS
 from visprompt_core.detail import refine_answers
 from visprompt_core.linear_filter import filter_fit, fit_linear_filter
+from visprompt_core.memory import keep_freed_memory
 from visprompt_core.model import MAEVQGAN, configure_threads
 from visprompt_core.pipeline import VisualPrompter, load_model
 
@@ -123,10 +126,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (CPU)")
     parser.add_argument("--optimize", action="store_true",
                         help="model.optimize_for_inference() (channels-last tokenizer)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's allocator as it is (the entry points' setting off)")
     args = parser.parse_args()
+    kept = False if args.default_malloc else keep_freed_memory()
     configure_threads(args.threads)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__}")
+          f"torch {torch.__version__}, freed memory kept: {kept}")
     devices = [args.device] if args.device else ["cpu"] + (
         ["cuda"] if torch.cuda.is_available() else [])
     for device in devices:

@@ -25,7 +25,8 @@ At the pictures' own size (``pair_fills``, ``GATE_SIZE``, ``FILL_SIZE``): antial
 art drawn thin for the 111-px cell falls apart there into many regions and closes
 nothing; the pipeline checks such pairs at their own size and fills the query at its own.
 Enclosers come from one biconnected-components search (``_immediate_enclosers``), linear
-in regions and touching pairs.
+in regions and touching pairs. Noise (more regions than one per ``NOISE_PIXELS`` pixels)
+is left as it is before the graph is built.
 """
 
 from __future__ import annotations

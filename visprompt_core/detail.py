@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from visprompt_core.boxfilter import box_mean
 from visprompt_core.canvas import Layout, crop_box
+from visprompt_core.colour_map import ColourMaps, apply_colour_maps, fit_colour_maps
 from visprompt_core.flatting import fill_enclosed, fill_explains
 from visprompt_core.linear_filter import (
     LinearFilter,
@@ -205,7 +206,8 @@ class Refinement:
     blended in (``unfiltered``); each prompt's linear filter (None where the recipe has
     no refinement) and how much of each answer (B,) that filter is; which answers (B,)
     bool are the query filled along its lines (``visprompt_core.flatting``) and which
-    were snapped to the query's regions (``visprompt_core.regions``)."""
+    were snapped to the query's regions (``visprompt_core.regions``); the rows that took
+    their example pairs' colour map (``visprompt_core.colour_map``), with that map."""
 
     answers: torch.Tensor
     unfiltered: torch.Tensor
@@ -213,6 +215,7 @@ class Refinement:
     filter_share: torch.Tensor
     filled: torch.Tensor
     snapped: torch.Tensor
+    colour_maps: dict[int, ColourMaps]
 
 
 def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor,
@@ -242,7 +245,7 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
     if config.detail_radius is None:
         answers = answers.float()
         none = torch.zeros(len(answers))
-        return Refinement(answers, answers, None, none, none.bool(), none.bool())
+        return Refinement(answers, answers, None, none, none.bool(), none.bool(), {})
     if examples is None:
         box_in, box_out = layout.pairs[0]
         examples = ExampleCells(crop_box(canvases, box_in).float()[:, None],
@@ -260,22 +263,25 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
 def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: torch.Tensor,
                  query: torch.Tensor, reconstruct: Callable[[torch.Tensor], torch.Tensor],
                  radius: int, eps: float, pairs: torch.Tensor | None = None,
-                 regions: bool = True) -> Refinement:
+                 regions: bool = True, colour_maps: bool = True) -> Refinement:
     """``answers`` (B, 3, h, w) with their query's detail carried in, as much as the
     first example pair is a local map of colours, or of colours and contrast
     (``transfer_plan``; the contrast path in its own windows, ``CONTRAST_RADIUS`` /
     ``CONTRAST_EPS``); where the filter takes no share, replaced by the query with the
     areas its lines close filled where every example pair is so filled
-    (``flatting.fill_explains``, ``flatting.fill_enclosed``), or else snapped to the
-    query's regions where every example pair paints regions of its input in touching
-    regions' colours (``regions.regions_explain``, ``regions.snap_to_regions``); then
+    (``flatting.fill_explains``, ``flatting.fill_enclosed``), or else given the example
+    pairs' colour map where their outputs are a function of their inputs' colours
+    (``colour_map``), then snapped to the query's regions where every example pair
+    paints regions of its input in touching regions' colours
+    (``regions.regions_explain``, ``regions.snap_to_regions``); then
     blended towards the example pairs' linear filter applied to the query as much as
     that filter explains the pairs (``linear_filter.filter_weight``, against the pairs' mean
     ``pointwise_fit``). ``example_in`` / ``example_out``: (B, 3, h, w), one pair per
     prompt, or (B, P, 3, h, w), of which the first ``pairs`` (B,) count (None: all).
     ``reconstruct(rows)``: the tokenizer's reconstruction of those rows' queries, asked
     only for the rows that take the detail. ``regions``: False leaves the filling and
-    the snapping out (the tenth session's recipe, for studies)."""
+    the snapping out (the tenth session's recipe, for studies); ``colour_maps``: False
+    leaves the colour maps out (the thirteenth session's recipe)."""
     inputs, outputs, real = stack_pairs(example_in, example_out, pairs)
     out = answers.float().clone()
     colour_fit = pointwise_fit(inputs[:, 0], outputs[:, 0], radius, eps)
@@ -295,6 +301,15 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         if bool(filled.any()):
             out[filled] = fill_enclosed(query[filled])
         unshared = unshared[~filled[unshared]]
+    maps: dict[int, ColourMaps] = {}
+    if colour_maps and len(unshared):
+        fitted = fit_colour_maps(inputs[unshared], outputs[unshared], real[unshared])
+        explained = fitted.explains().nonzero().flatten()
+        if len(explained):
+            rows = unshared[explained]
+            kept = fitted.select(explained)
+            out[rows] = apply_colour_maps(kept, query[rows], out[rows])
+            maps = {int(row): kept.select(torch.tensor([i])) for i, row in enumerate(rows)}
     snapped = torch.zeros_like(filled)
     if regions and len(unshared):
         regional = unshared[_all_pairs(regions_explain, inputs[unshared], outputs[unshared],
@@ -309,7 +324,7 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
         out = out.clone()
         out[taken] = (1 - part) * out[taken] + part * filtered
-    return Refinement(out, unfiltered, linear, share, filled, snapped)
+    return Refinement(out, unfiltered, linear, share, filled, snapped, maps)
 
 
 def _all_pairs(explains: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],

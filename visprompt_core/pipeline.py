@@ -62,6 +62,7 @@ from PIL import Image
 from visprompt_core import canvas as cv
 from visprompt_core import ensemble, tiling
 from visprompt_core.checkpoints import load_model_file
+from visprompt_core.colour_map import ColourMaps, apply_colour_maps
 from visprompt_core.detail import ExampleCells, refine
 from visprompt_core.ensemble import ARRANGEMENTS, Arrangement
 from visprompt_core.errors import InputError
@@ -291,14 +292,16 @@ class AnswerCells:
     """What ``VisualPrompter._answer_cells`` finds for a call's jobs: the (J, 3, 111, 111)
     answer cells on the CPU; the jobs whose answer is partly their example pair's linear
     filter, with that part; the jobs whose answer is their query filled along its lines
-    (``visprompt_core.flatting``); and the jobs refined with no filter share, no fill and
-    no region snapping, whose pairs the flatting gate may still explain at their own
-    size."""
+    (``visprompt_core.flatting``); the jobs refined with no filter share, no fill, no
+    colour map and no region snapping, whose pairs the flatting gate may still explain at
+    their own size; and the jobs whose answer took their example pairs' colour map
+    (``visprompt_core.colour_map``), with that map."""
 
     cells: torch.Tensor
     filters: dict[int, FilterPart] = field(default_factory=dict)
     filled: set[int] = field(default_factory=set)
     fill_candidates: set[int] = field(default_factory=set)
+    colour_maps: dict[int, ColourMaps] = field(default_factory=dict)
 
 
 class VisualPrompter:
@@ -456,7 +459,8 @@ class VisualPrompter:
             if boxes is None:
                 filled = start in found.filled or (start in found.fill_candidates
                                                    and _pairs_fill(req.examples))
-                answer = self._upscale(req, cells[start], found.filters.get(start), filled)
+                answer = self._upscale(req, cells[start], found.filters.get(start), filled,
+                                       found.colour_maps.get(start))
             else:
                 answer = self._blend(jobs[start:start + len(boxes)],
                                      cells[start:start + len(boxes)], boxes, req)
@@ -501,8 +505,9 @@ class VisualPrompter:
                         float(refined.filter_share[row]), refined.unfiltered[row].cpu())
         filled = {job for row, job in enumerate(wanted) if bool(refined.filled[row])}
         snapped = {job for row, job in enumerate(wanted) if bool(refined.snapped[row])}
-        fill_candidates = set(wanted) - set(filters) - filled - snapped
-        return AnswerCells(combined, filters, filled, fill_candidates)
+        maps = {wanted[row]: found.to("cpu") for row, found in refined.colour_maps.items()}
+        fill_candidates = set(wanted) - set(filters) - filled - snapped - set(maps)
+        return AnswerCells(combined, filters, filled, fill_candidates, maps)
 
     def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
         """(C, 3, 111, 111) answer cells, on the CPU, of C 2x2 canvases (owned by prompts)."""
@@ -523,13 +528,16 @@ class VisualPrompter:
         return cells
 
     def _upscale(self, req: PromptRequest, cell: torch.Tensor,
-                 part: FilterPart | None = None, filled: bool = False) -> Image.Image:
+                 part: FilterPart | None = None, filled: bool = False,
+                 colour_map: ColourMaps | None = None) -> Image.Image:
         """The answer cell at the answer size. Guided: edge-aware, guided by the query;
         where the answer is partly the example pair's linear filter (``part``), that part
         is the filter applied to the query at the answer size
         (``apply_linear_filter_at_scale``), which keeps a blur blurred, and the rest is
         the answer before the filter, guided; where the answer is the query filled along
-        its lines (``filled``), it is ``_filled_query``, unless nothing closes."""
+        its lines (``filled``), it is ``_filled_query``, unless nothing closes; where it
+        took the example pairs' ``colour_map``, the query at the answer size takes it
+        again, over the upscaled answer."""
         size = req.size
         if filled:
             answer = _filled_query(req)
@@ -541,13 +549,23 @@ class VisualPrompter:
             # interleaved layout pil_to_tensor's view has
             guide = cv.pil_to_tensor(query).contiguous()
             if part is None:
-                return cv.tensor_to_pil(guided_upsample(cell.float(), guide))
-            filtered = apply_linear_filter_at_scale(part.linear, guide[None], cell.shape[-2:])
-            answer = part.share * filtered[0].clamp(0, 1)
-            if part.share < 1:
-                answer += (1 - part.share) * guided_upsample(part.unfiltered, guide)
+                answer = guided_upsample(cell.float(), guide)
+            else:
+                filtered = apply_linear_filter_at_scale(part.linear, guide[None],
+                                                        cell.shape[-2:])
+                answer = part.share * filtered[0].clamp(0, 1)
+                if part.share < 1:
+                    answer += (1 - part.share) * guided_upsample(part.unfiltered, guide)
+            if colour_map is not None:
+                answer = apply_colour_maps(colour_map, guide[None], answer[None])[0]
             return cv.tensor_to_pil(answer)
-        return cv.tensor_to_pil(cell).resize(size, cv.resample_filter(req.resample))
+        resample = cv.resample_filter(req.resample)
+        answer = cv.tensor_to_pil(cell).resize(size, resample)
+        if colour_map is None:
+            return answer
+        query = cv.pil_to_tensor(cv.to_rgb(req.query).resize(size, resample))
+        return cv.tensor_to_pil(apply_colour_maps(colour_map, query[None],
+                                                  cv.pil_to_tensor(answer)[None])[0])
 
     def _blend(self, jobs: Sequence[PromptRequest], cells: torch.Tensor,
                boxes: list[cv.Box], req: PromptRequest) -> Image.Image:

@@ -1,0 +1,96 @@
+"""Pointwise colour maps: where the example output is a function of the input's colour,
+answer the query's pixels of those colours with that function.
+
+Many tasks an artist shows map each colour to another wherever it lies: a palette swap,
+a hue shift, greyscale, a channel swap, a posterize, the mask of one colour, a
+background made white. The model answers them in tokens, softly; the example pair states
+the map exactly for the colours it holds. So the pair's colours are sorted into a grid of
+``BINS`` steps per channel, and each occupied bin holds the mean output colour of its
+pixels (``fit_colour_maps``: a lookup table; with several example pairs, one table from
+all of them).
+
+Gate: the bins must explain the example output: the squared error that remains around
+each bin's mean, averaged over the pixels and summed over the channels, must stay under
+``MAX_SPREAD``. A flip, a blur, edges or a bounding box give one colour different outputs
+in different places and fail it; so does a noisy input. Where the gate passes, the
+query's pixels whose colour falls in an occupied bin take that bin's output colour, and
+the rest keep the answer as it was (``apply_colour_maps``); a query in colours the
+examples do not show is left to the model. Measured in docs/quality.md ("Pointwise colour maps").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# Steps per channel of the colour grid (a bin is 1/31 wide).
+BINS = 32
+# The gate: at most this squared error (summed over the channels, averaged over the
+# example pixels) left around the bins' mean output colours.
+MAX_SPREAD = 0.002
+
+
+@dataclass(frozen=True)
+class ColourMaps:
+    """Per prompt: ``values`` (B, BINS**3, 3) each bin's mean output colour, ``occupied``
+    (B, BINS**3) bool the bins the example inputs hold, and ``spread`` (B,) the squared
+    error left around the bins' means (the gate reads it)."""
+
+    values: torch.Tensor
+    occupied: torch.Tensor
+    spread: torch.Tensor
+
+    def explains(self) -> torch.Tensor:
+        """(B,) bool: the example outputs are a function of their inputs' colours."""
+        return self.spread <= MAX_SPREAD
+
+    def select(self, rows: torch.Tensor) -> ColourMaps:
+        return ColourMaps(self.values[rows], self.occupied[rows], self.spread[rows])
+
+    def to(self, device: torch.device | str) -> ColourMaps:
+        return ColourMaps(self.values.to(device), self.occupied.to(device),
+                          self.spread.to(device))
+
+
+def colour_bins(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) in [0, 1] -> (B, H * W) long: each pixel's bin in the colour grid."""
+    steps = (images.float().clamp(0, 1) * (BINS - 1)).round().long()
+    return ((steps[:, 0] * BINS + steps[:, 1]) * BINS + steps[:, 2]).flatten(1)
+
+
+def fit_colour_maps(inputs: torch.Tensor, outputs: torch.Tensor, real: torch.Tensor
+                    ) -> ColourMaps:
+    """The lookup tables of each prompt's example pairs: ``inputs`` and ``outputs``
+    (B, P, 3, h, w), ``real`` (B, P, 1, 1, 1), 1 for the pairs that count
+    (``linear_filter.stack_pairs``)."""
+    b, p, c = inputs.shape[:3]
+    cells = BINS ** 3
+    bins = colour_bins(inputs.flatten(0, 1)).view(b, p, -1)
+    weight = real.view(b, p, 1).expand_as(bins).double()
+    values, occupied, spread = [], [], []
+    for row in range(b):
+        flat = bins[row].reshape(-1)
+        counts = torch.bincount(flat, weight[row].reshape(-1), cells)
+        colours = outputs[row].permute(1, 0, 2, 3).reshape(c, -1).double()
+        sums = torch.stack([torch.bincount(flat, weight[row].reshape(-1) * colours[k], cells)
+                            for k in range(c)], 1)
+        mean = sums / counts.clamp(min=1e-12)[:, None]
+        error = ((colours.T - mean[flat]) ** 2).sum(1)
+        spread.append(float((error * weight[row].reshape(-1)).sum() / counts.sum()))
+        values.append(mean.float())
+        occupied.append(counts > 0)
+    return ColourMaps(torch.stack(values), torch.stack(occupied),
+                      torch.tensor(spread, dtype=torch.float32))
+
+
+def apply_colour_maps(maps: ColourMaps, queries: torch.Tensor, answers: torch.Tensor
+                      ) -> torch.Tensor:
+    """``answers`` (B, 3, H, W) with each pixel whose ``queries`` (B, 3, H, W) colour lies
+    in an occupied bin of its prompt's map set to that bin's colour. float32."""
+    b, c, h, w = queries.shape
+    bins = colour_bins(queries)
+    mapped = torch.gather(maps.values, 1, bins[..., None].expand(-1, -1, c))  # (B, HW, 3)
+    covered = torch.gather(maps.occupied, 1, bins)  # (B, HW)
+    mapped = mapped.permute(0, 2, 1).reshape(b, c, h, w)
+    return torch.where(covered.view(b, 1, h, w), mapped, answers.float())

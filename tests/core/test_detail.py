@@ -13,6 +13,7 @@ from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core.boxfilter import box_mean
+from visprompt_core.colour_map import apply_colour_maps, fit_colour_maps
 from visprompt_core.data import ops
 from visprompt_core.data.episodes import episode_seed, generate_batch
 from visprompt_core.data.metrics import iou, psnr
@@ -36,6 +37,7 @@ from visprompt_core.linear_filter import (
     filter_fit,
     filter_weight,
     fit_linear_filter,
+    stack_pairs,
 )
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.pipeline import PromptRequest, VisualPrompter
@@ -232,6 +234,13 @@ def test_the_recipe_decides_and_the_pipeline_follows(tiny_model: MAEVQGAN) -> No
             inverted = slice(task["invert"], task["invert"] + 1)
             expected[inverted] = apply_linear_filter(linear.select(inverted),
                                                      episodes.query[inverted]).clamp(0, 1)
+            # Greyscale is a pointwise colour map (an inversion too, but its filter wins).
+            maps = fit_colour_maps(*stack_pairs(example_in, example_out))
+            assert maps.explains().tolist() == [name in ("invert", "greyscale")
+                                                for name in episodes.names]
+            grey = torch.tensor([task["greyscale"]])
+            expected[grey] = apply_colour_maps(maps.select(grey), episodes.query[grey],
+                                               expected[grey])
             torch.testing.assert_close(refined, expected)
             assert float(psnr(refined[inverted], 1 - episodes.query[inverted])) > 40
             assert torch.equal(refine_answers(tiny_model, episodes.canvas, raw,

@@ -53,7 +53,9 @@ def detail_option(parser: argparse.ArgumentParser) -> None:
                         help="answers exactly as decoded: no query detail transfer (the "
                              "default model carries the query's detail into answers whose "
                              "example pair recolours in place or draws line art, fills "
-                             "the areas closed by lines where the pair does, snaps "
+                             "the areas closed by lines where the pair does, gives the "
+                             "query's pixels the pair's colour map where the pair maps "
+                             "colours to colours, snaps "
                              "answers to the query's regions where the pair repaints flat "
                              "regions, and answers with the example's filter where the "
                              "pair is a linear filter such as a blur; docs/quality.md)")

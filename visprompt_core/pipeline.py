@@ -30,8 +30,10 @@ Detail: a prompt's (combined) answer cell then gets its query's detail back wher
 model's recipe has it (``ModelConfig.detail_radius``; ``visprompt_core.detail``), as much
 as its first canvas's example pair is a local map of colours (or, for line art, of colours
 and contrast); where the pairs fill the areas their lines close, the answer is the query
-so filled (``visprompt_core.flatting``); where they repaint flat regions in touching
-regions' colours, the answer is snapped to the query's regions
+so filled (``visprompt_core.flatting``); where their outputs are a function of their
+inputs' colours, the query's pixels of those colours take that function
+(``visprompt_core.colour_map``; again at the answer size); where they repaint flat
+regions in touching regions' colours, the answer is snapped to the query's regions
 (``visprompt_core.regions``); where that pair is a linear filter (a blur, an inversion),
 the answer is the filter applied to the query (``visprompt_core.linear_filter``).
 ``detail_transfer=False`` (the prompter) or ``detail=False`` (a request) keeps the answer

@@ -57,8 +57,8 @@ def colour_bins(images: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) in [0, 1] -> (B, H, W) long: each pixel's bin in the colour grid."""
     # Summed in float32 (exact below 2^24) and converted once: 2.5-4x faster than in int64.
     steps = images.float().clamp(0, 1).mul(BINS - 1).round_()
-    flat = torch.addcmul(steps[:, 2], steps[:, 0], torch.tensor(float(BINS * BINS)))
-    return flat.add_(steps[:, 1], alpha=BINS).long()
+    flat = steps[:, 0].mul(BINS * BINS).add_(steps[:, 1], alpha=BINS).add_(steps[:, 2])
+    return flat.long()
 
 
 def fit_colour_maps(inputs: torch.Tensor, outputs: torch.Tensor, real: torch.Tensor

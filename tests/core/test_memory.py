@@ -11,7 +11,15 @@ import pytest
 
 from visprompt_core.memory import keep_freed_memory
 
-GLIBC = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION") is not None
+
+def has_glibc() -> bool:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") is not None
+    except (AttributeError, ValueError, OSError):  # not a glibc system
+        return False
+
+
+GLIBC = sys.platform.startswith("linux") and has_glibc()
 
 # Allocate, fill and free a 20 MiB tensor (a 1024x768 float answer is 9 MiB), then a
 # 16 MiB one, and print the page faults of the second. (It is the smaller so it fits the

@@ -3,9 +3,10 @@
 A prompt with a full-size answer allocates and frees many buffers of a few MiB (the
 query, the guided filter's planes). glibc's malloc hands blocks of that size back to the
 operating system when they are freed (mmap, or trimming the heap's top), so the next
-prompt touches fresh pages again: about 12,000 page faults and 50 ms of system time per
-1024x768 prompt on the CPU (docs/performance.md). ``keep_freed_memory`` raises the two
-limits so such blocks come from and return to the heap: the process keeps up to
+prompt touches fresh pages again: 3,900-12,000 page faults and 13-50 ms of system time
+per 1024x768 prompt on a 2-core CPU (medians 5,553 and 20.3 ms; docs/performance.md).
+``keep_freed_memory`` raises the two limits so such blocks come from and return to the
+heap: the process keeps up to
 ``TRIM_THRESHOLD`` of freed memory for reuse. Answers are unchanged; only where memory
 comes from changes.
 

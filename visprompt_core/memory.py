@@ -6,9 +6,8 @@ operating system when they are freed (mmap, or trimming the heap's top), so the 
 prompt touches fresh pages again: 3,900-12,000 page faults and 13-50 ms of system time
 per 1024x768 prompt on a 2-core CPU (medians 5,553 and 20.3 ms; docs/performance.md).
 ``keep_freed_memory`` raises the two limits so such blocks come from and return to the
-heap: the process keeps up to
-``TRIM_THRESHOLD`` of freed memory for reuse. Answers are unchanged; only where memory
-comes from changes.
+heap: the process keeps up to ``TRIM_THRESHOLD`` of freed memory for reuse. Answers are
+unchanged; only where memory comes from changes.
 
 Only glibc (Linux) has these settings; elsewhere, or when the user set glibc's own
 ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``, nothing changes. Never applied at

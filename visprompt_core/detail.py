@@ -31,9 +31,13 @@ colours alone do not (their weight is 0), the transfer runs on both, in wider wi
 (``CONTRAST_RADIUS``): the query's contrast draws its lines where the decoded answer only
 hints at them (``transfer_plan``).
 
-More refinements follow the transfer (``refine_cells``): where the example pairs fill
-the areas their lines close, the answer is the query so filled (``visprompt_core.flatting``);
-where they repaint flat regions in the colours of touching regions in other ways (colours
+Before all of it, where every example pair is a mirror image or a quarter turn of its
+input, the answer is the query so mirrored or turned (``visprompt_core.symmetry``), and
+nothing else is done to it. More refinements follow the transfer (``refine_cells``):
+where the example pairs fill the areas their lines close, the answer is the query so
+filled (``visprompt_core.flatting``); where their outputs are a function of their inputs'
+colours, the query's pixels take that function (``visprompt_core.colour_map``); where
+they repaint flat regions in the colours of touching regions in other ways (colours
 swapped), the answer is snapped to the query's own regions (``visprompt_core.regions``);
 where they are a linear filter of their inputs, the answer is blended towards the query
 through that filter (``visprompt_core.linear_filter``).
@@ -62,6 +66,7 @@ from visprompt_core.linear_filter import (
 )
 from visprompt_core.model import MAEVQGAN
 from visprompt_core.regions import regions_explain, snap_to_regions
+from visprompt_core.symmetry import NONE, apply_symmetries, find_symmetries
 
 # How much detail an answer gets follows how well its example pair is a local colour map
 # (``pointwise_fit``): none below GATE_LOW, all above GATE_HIGH (measured in
@@ -207,7 +212,9 @@ class Refinement:
     no refinement) and how much of each answer (B,) that filter is; which answers (B,)
     bool are the query filled along its lines (``visprompt_core.flatting``) and which
     were snapped to the query's regions (``visprompt_core.regions``); the rows that took
-    their example pairs' colour map (``visprompt_core.colour_map``), with that map."""
+    their example pairs' colour map (``visprompt_core.colour_map``), with that map; and
+    (B,) long the index into ``views.VIEWS`` of the symmetry each answer is of its query
+    (``visprompt_core.symmetry``; ``symmetry.NONE`` for the others)."""
 
     answers: torch.Tensor
     unfiltered: torch.Tensor
@@ -216,6 +223,7 @@ class Refinement:
     filled: torch.Tensor
     snapped: torch.Tensor
     colour_maps: dict[int, ColourMaps]
+    symmetries: torch.Tensor
 
 
 def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor,
@@ -245,7 +253,8 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
     if config.detail_radius is None:
         answers = answers.float()
         none = torch.zeros(len(answers))
-        return Refinement(answers, answers, None, none, none.bool(), none.bool(), {})
+        return Refinement(answers, answers, None, none, none.bool(), none.bool(), {},
+                          torch.full((len(answers),), NONE, dtype=torch.long))
     if examples is None:
         box_in, box_out = layout.pairs[0]
         examples = ExampleCells(crop_box(canvases, box_in).float()[:, None],
@@ -263,8 +272,11 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
 def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: torch.Tensor,
                  query: torch.Tensor, reconstruct: Callable[[torch.Tensor], torch.Tensor],
                  radius: int, eps: float, pairs: torch.Tensor | None = None,
-                 regions: bool = True, colour_maps: bool = True) -> Refinement:
-    """``answers`` (B, 3, h, w) with their query's detail carried in, as much as the
+                 regions: bool = True, colour_maps: bool = True,
+                 symmetries: bool = True) -> Refinement:
+    """``answers`` (B, 3, h, w) replaced by their query mirrored or turned where every
+    example pair is that symmetry (``symmetry.find_symmetries``); the others with their
+    query's detail carried in, as much as the
     first example pair is a local map of colours, or of colours and contrast
     (``transfer_plan``; the contrast path in its own windows, ``CONTRAST_RADIUS`` /
     ``CONTRAST_EPS``); where the filter takes no share, replaced by the query with the
@@ -281,19 +293,25 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
     ``reconstruct(rows)``: the tokenizer's reconstruction of those rows' queries, asked
     only for the rows that take the detail. ``regions``: False leaves the filling and
     the snapping out (the tenth session's recipe, for studies); ``colour_maps``: False
-    leaves the colour maps out (the thirteenth session's recipe)."""
+    leaves the colour maps out (the thirteenth session's recipe); ``symmetries``: False
+    leaves the mirrors and turns out (the fourteenth session's recipe)."""
     inputs, outputs, real = stack_pairs(example_in, example_out, pairs)
     out = answers.float().clone()
+    found = torch.full((len(out),), NONE, dtype=torch.long, device=out.device)
+    if symmetries:
+        found = find_symmetries(inputs, outputs, real)
     colour_fit = pointwise_fit(inputs[:, 0], outputs[:, 0], radius, eps)
     weight, contrast = transfer_plan(inputs[:, 0], outputs[:, 0], radius, eps, colour_fit)
     linear = fit_linear_filter(inputs, outputs, pairs)
     share = filter_weight(filter_fit(linear, inputs, outputs, pairs),
                           _mean_colour_fit(inputs, outputs, real, colour_fit, radius, eps))
-    picked = ((weight > 0) & (share < 1)).nonzero().flatten()
+    mirrored = found != NONE
+    share = torch.where(mirrored, 0.0, share)  # a symmetry's answer is the query's pixels
+    picked = ((weight > 0) & (share < 1) & ~mirrored).nonzero().flatten()
     if len(picked):
         out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
                                   eps, weight[picked], contrast[picked])
-    unshared = (share == 0).nonzero().flatten()
+    unshared = ((share == 0) & ~mirrored).nonzero().flatten()
     filled = torch.zeros(len(out), dtype=torch.bool, device=out.device)
     if regions and len(unshared):
         filled[unshared] = _all_pairs(fill_explains, inputs[unshared], outputs[unshared],
@@ -317,6 +335,8 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         if len(regional):
             out[regional] = snap_to_regions(query[regional], out[regional])
             snapped[regional] = True
+    if bool(mirrored.any()):
+        out = apply_symmetries(found, query, out)
     unfiltered = out
     taken = (share > 0).nonzero().flatten()
     if len(taken):
@@ -324,7 +344,7 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
         out = out.clone()
         out[taken] = (1 - part) * out[taken] + part * filtered
-    return Refinement(out, unfiltered, linear, share, filled, snapped, maps)
+    return Refinement(out, unfiltered, linear, share, filled, snapped, maps, found)
 
 
 def _all_pairs(explains: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],

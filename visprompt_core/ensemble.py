@@ -1,8 +1,8 @@
 """Ensembles: one prompt answered on several canvases, the answers combined in pixels.
 
 Canvas variants. Every canvas of an ensemble is the 2x2 one-pair canvas with every cell
-(example input, example output, query) seen through one symmetry of the square cell:
-the identity, the mirrors, the transposes (``VIEWS``, the 8 symmetries of a square), on
+(example input, example output, query) seen through one symmetry of the square cell
+(``views.VIEWS``: the identity, the mirrors, the quarter turns, the transposes) on
 a white or black background (``ARRANGEMENTS``). The answer cell comes back through the
 inverse symmetry. Any task that commutes with the symmetry (masks, line art, colour
 changes, blur; a mirrored example teaches the mirrored flip) gives an equally valid
@@ -39,58 +39,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core.model import MAEVQGAN
+from visprompt_core.views import VIEWS, View
 
 # Context tokens decoded around the answer block of an ensemble canvas (module doc).
 WINDOW_MARGIN = 0
 LAYOUT = cv.LAYOUT_2X2
-
-
-@dataclass(frozen=True)
-class View:
-    """A symmetry of the square cell: transpose first (optional), then flip ``flips``
-    (tensor dims of a (..., H, W) image: -1 left-right, -2 top-bottom)."""
-
-    name: str
-    transpose: bool = False
-    flips: tuple[int, ...] = ()
-
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """Show a (..., H, W) image through the view."""
-        if self.transpose:
-            x = x.transpose(-1, -2)
-        return x.flip(self.flips) if self.flips else x
-
-    def invert(self, x: torch.Tensor) -> torch.Tensor:
-        """Bring a (..., H, W) image seen through the view back."""
-        if self.flips:
-            x = x.flip(self.flips)
-        return x.transpose(-1, -2) if self.transpose else x
-
-    def apply_image(self, image: Image.Image) -> Image.Image:
-        """``apply`` for a PIL image (any size: a transposed W x H image is H x W)."""
-        if self.transpose:
-            image = image.transpose(Image.Transpose.TRANSPOSE)
-        if -1 in self.flips:
-            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        if -2 in self.flips:
-            image = image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
-        return image
-
-
-VIEWS = (
-    View("identity"),
-    View("mirror left-right", flips=(-1,)),
-    View("mirror top-bottom", flips=(-2,)),
-    View("rotate 180", flips=(-2, -1)),
-    View("transpose", transpose=True),
-    View("rotate 90 clockwise", transpose=True, flips=(-1,)),
-    View("rotate 90 anticlockwise", transpose=True, flips=(-2,)),
-    View("anti-transpose", transpose=True, flips=(-2, -1)),
-)
 
 
 @dataclass(frozen=True)

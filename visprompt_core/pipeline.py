@@ -32,7 +32,9 @@ as its first canvas's example pair is a local map of colours (or, for line art, 
 and contrast); where the pairs fill the areas their lines close, the answer is the query
 so filled (``visprompt_core.flatting``); where their outputs are a function of their
 inputs' colours, the query's pixels of those colours take that function
-(``visprompt_core.colour_map``; again at the answer size); where they repaint flat
+(``visprompt_core.colour_map``; again at the answer size); where every pair is a mirror
+image or a quarter turn of its input, the answer is the query so mirrored or turned, at
+the answer size (``visprompt_core.symmetry``); where they repaint flat
 regions in touching regions' colours, the answer is snapped to the query's regions
 (``visprompt_core.regions``); where that pair is a linear filter (a blur, an inversion),
 the answer is the filter applied to the query (``visprompt_core.linear_filter``).
@@ -80,7 +82,9 @@ from visprompt_core.linear_filter import LinearFilter, apply_linear_filter_at_sc
 from visprompt_core.model import MAEVQGAN, cpu_threads
 from visprompt_core.registry import resolve_model
 from visprompt_core.selection import MAX_POOL, select_examples
+from visprompt_core.symmetry import NONE as NO_SYMMETRY
 from visprompt_core.upsample import choose_upscale, guided_upsample, is_mask_like
+from visprompt_core.views import VIEWS, View
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +241,15 @@ def _filled_query(req: PromptRequest) -> Image.Image | None:
         req.size, cv.resample_filter(req.resample))
 
 
+def _symmetric_query(req: PromptRequest, view: View) -> Image.Image:
+    """The query seen through ``view`` (``visprompt_core.symmetry``) at the answer size:
+    a quarter turn of a query that is not square is stretched back to it, as the model's
+    square answer cell would be."""
+    answer = view.apply_image(cv.to_rgb(req.query))
+    return answer if answer.size == req.size else answer.resize(
+        req.size, cv.resample_filter(req.resample))
+
+
 def _tile_jobs(req: PromptRequest) -> tuple[list[PromptRequest], list[cv.Box]]:
     """One sub-prompt per tile of the (answer-sized) query, same examples and ensemble."""
     size = req.size
@@ -296,14 +309,17 @@ class AnswerCells:
     filter, with that part; the jobs whose answer is their query filled along its lines
     (``visprompt_core.flatting``); the jobs refined with no filter share, no fill, no
     colour map and no region snapping, whose pairs the flatting gate may still explain at
-    their own size; and the jobs whose answer took their example pairs' colour map
-    (``visprompt_core.colour_map``), with that map."""
+    their own size; the jobs whose answer took their example pairs' colour map
+    (``visprompt_core.colour_map``), with that map; and the jobs whose answer is their
+    query seen through the symmetry their example pairs show
+    (``visprompt_core.symmetry``), with that view."""
 
     cells: torch.Tensor
     filters: dict[int, FilterPart] = field(default_factory=dict)
     filled: set[int] = field(default_factory=set)
     fill_candidates: set[int] = field(default_factory=set)
     colour_maps: dict[int, ColourMaps] = field(default_factory=dict)
+    symmetries: dict[int, View] = field(default_factory=dict)
 
 
 class VisualPrompter:
@@ -458,7 +474,9 @@ class VisualPrompter:
         cells = found.cells
         answers = []
         for req, (start, boxes) in zip(requests, spans):
-            if boxes is None:
+            if start in found.symmetries:  # the whole query, tiled or not
+                answer = _symmetric_query(req, found.symmetries[start])
+            elif boxes is None:
                 filled = start in found.filled or (start in found.fill_candidates
                                                    and _pairs_fill(req.examples))
                 answer = self._upscale(req, cells[start], found.filters.get(start), filled,
@@ -508,8 +526,11 @@ class VisualPrompter:
         filled = {job for row, job in enumerate(wanted) if bool(refined.filled[row])}
         snapped = {job for row, job in enumerate(wanted) if bool(refined.snapped[row])}
         maps = {wanted[row]: found.to("cpu") for row, found in refined.colour_maps.items()}
-        fill_candidates = set(wanted) - set(filters) - filled - snapped - set(maps)
-        return AnswerCells(combined, filters, filled, fill_candidates, maps)
+        views = {job: VIEWS[index] for job, index in zip(wanted, refined.symmetries.tolist())
+                 if index != NO_SYMMETRY}
+        fill_candidates = (set(wanted) - set(filters) - filled - snapped - set(maps)
+                           - set(views))
+        return AnswerCells(combined, filters, filled, fill_candidates, maps, views)
 
     def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
         """(C, 3, 111, 111) answer cells, on the CPU, of C 2x2 canvases (owned by prompts)."""

@@ -54,8 +54,8 @@ def find_symmetries(inputs: torch.Tensor, outputs: torch.Tensor, real: torch.Ten
     errors = view_errors(inputs.flatten(0, 1), outputs.flatten(0, 1)).view(b, p, -1)
     counted = real.view(b, p, 1) > 0
     explained = ((errors <= MAX_ERROR) | ~counted).all(1)  # (B, views)
+    # Some pair the identity does not explain: so the identity itself is never chosen.
     changed = ((errors[:, :, 0] > MAX_ERROR) & counted[:, :, 0]).any(1)
-    explained[:, 0] = False  # the identity is no symmetry to apply
     total = torch.where(explained, (errors * counted).sum(1), torch.inf)
     best = total.argmin(1)
     return torch.where(explained.any(1) & changed, best, torch.full_like(best, NONE))

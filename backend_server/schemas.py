@@ -74,11 +74,12 @@ class PromptOptions(_Strict):
     detail: bool | None = Field(
         default=None,
         description="carry the query's fine detail into the answer where the model's recipe "
-        "has it (the default model: answers whose example pair recolours in place or draws "
-        "line art; the query with the areas closed by lines filled in their colour where "
-        "the pair fills its outlines; the example's colours mapped on the query's pixels "
-        "where the pair maps colours to colours (a palette swap, a hue shift, the mask of "
-        "a colour); answers in the query's own regions where the pair "
+        "has it (the default model: the query mirrored or turned where every example pair "
+        "is that mirror or quarter turn of its input; answers whose example pair recolours "
+        "in place or draws line art; the query with the areas closed by lines filled in "
+        "their colour where the pair fills its outlines; the example's colours mapped on "
+        "the query's pixels where the pair maps colours to colours (a palette swap, a hue "
+        "shift, the mask of a colour); answers in the query's own regions where the pair "
         "repaints flat regions in touching regions' colours; where the pair is a linear "
         "filter such as a blur, the query through that filter); false = the answer exactly "
         "as decoded; null = on",

@@ -51,7 +51,9 @@ def _save_image(image: Any, path: str) -> None:
 def detail_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-detail", action="store_true",
                         help="answers exactly as decoded: no query detail transfer (the "
-                             "default model carries the query's detail into answers whose "
+                             "default model answers with the query mirrored or turned "
+                             "where every example pair is that mirror or quarter turn, "
+                             "carries the query's detail into answers whose "
                              "example pair recolours in place or draws line art, fills "
                              "the areas closed by lines where the pair does, gives the "
                              "query's pixels the pair's colour map where the pair maps "

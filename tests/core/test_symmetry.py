@@ -146,3 +146,19 @@ def test_the_pipeline_mirrors_with_several_pairs_and_an_ensemble(tiny_model: MAE
     assert np.array_equal(np.asarray(answer), want)
     assert not np.array_equal(np.asarray(odd_one), want)  # one pair unchanged: no mirror
     assert cv.pil_to_tensor(answer).shape == (3, 256, 256)
+
+
+def test_an_answer_size_of_the_turned_shape_keeps_the_turn_unstretched(tiny_model: MAEVQGAN
+                                                                        ) -> None:
+    example, query = flat_shapes(6, (400, 300)), flat_shapes(7, (400, 300))
+    turned = example.transpose(Image.Transpose.ROTATE_90)  # anticlockwise
+    model_config = tiny_model.model_config
+    tiny_model.model_config = replace(model_config, detail_radius=12)
+    try:
+        answer = VisualPrompter(tiny_model, device="cpu").prompt(
+            [(example, turned)], query, answer_size=(300, 400))
+    finally:
+        tiny_model.model_config = model_config
+    assert answer.size == (300, 400)
+    assert np.array_equal(np.asarray(answer), np.asarray(query.transpose(
+        Image.Transpose.ROTATE_90)))

@@ -37,10 +37,11 @@ nothing else is done to it. More refinements follow the transfer (``refine_cells
 where the example pairs fill the areas their lines close, the answer is the query so
 filled (``visprompt_core.flatting``); where their outputs are a function of their inputs'
 colours, the query's pixels take that function (``visprompt_core.colour_map``); where
-they repaint flat regions in the colours of touching regions in other ways (colours
-swapped), the answer is snapped to the query's own regions (``visprompt_core.regions``);
-where they are a linear filter of their inputs, the answer is blended towards the query
-through that filter (``visprompt_core.linear_filter``).
+every example output is one filled rectangle, the answer is the rectangle that best fits
+it (``visprompt_core.boxes``); where they repaint flat regions in the colours of touching
+regions in other ways (colours swapped), the answer is snapped to the query's own
+regions (``visprompt_core.regions``); where they are a linear filter of their inputs, the
+answer is blended towards the query through that filter (``visprompt_core.linear_filter``).
 Measured in docs/quality.md (section 0, "Query detail transfer" and what follows it).
 """
 
@@ -52,6 +53,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from visprompt_core.boxes import FittedBox, find_boxes, fit_box
 from visprompt_core.boxfilter import box_mean
 from visprompt_core.canvas import Layout, crop_box
 from visprompt_core.colour_map import ColourMaps, apply_colour_maps, fit_colour_maps
@@ -214,7 +216,8 @@ class Refinement:
     were snapped to the query's regions (``visprompt_core.regions``); the rows that took
     their example pairs' colour map (``visprompt_core.colour_map``), with that map; and
     (B,) long the index into ``views.VIEWS`` of the symmetry each answer is of its query
-    (``visprompt_core.symmetry``; ``symmetry.NONE`` for the others)."""
+    (``visprompt_core.symmetry``; ``symmetry.NONE`` for the others); the rows drawn as
+    the rectangle their example pairs show (``visprompt_core.boxes``), with it."""
 
     answers: torch.Tensor
     unfiltered: torch.Tensor
@@ -224,6 +227,7 @@ class Refinement:
     snapped: torch.Tensor
     colour_maps: dict[int, ColourMaps]
     symmetries: torch.Tensor
+    boxes: dict[int, FittedBox]
 
 
 def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor,
@@ -254,7 +258,7 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
         answers = answers.float()
         none = torch.zeros(len(answers))
         return Refinement(answers, answers, None, none, none.bool(), none.bool(), {},
-                          torch.full((len(answers),), NONE, dtype=torch.long))
+                          torch.full((len(answers),), NONE, dtype=torch.long), {})
     if examples is None:
         box_in, box_out = layout.pairs[0]
         examples = ExampleCells(crop_box(canvases, box_in).float()[:, None],
@@ -273,7 +277,7 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
                  query: torch.Tensor, reconstruct: Callable[[torch.Tensor], torch.Tensor],
                  radius: int, eps: float, pairs: torch.Tensor | None = None,
                  regions: bool = True, colour_maps: bool = True,
-                 symmetries: bool = True) -> Refinement:
+                 symmetries: bool = True, boxes: bool = True) -> Refinement:
     """``answers`` (B, 3, h, w) replaced by their query mirrored or turned where every
     example pair is that symmetry (``symmetry.find_symmetries``); the others with their
     query's detail carried in, as much as the
@@ -294,7 +298,10 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
     only for the rows that take the detail. ``regions``: False leaves the filling and
     the snapping out (the tenth session's recipe, for studies); ``colour_maps``: False
     leaves the colour maps out (the thirteenth session's recipe); ``symmetries``: False
-    leaves the mirrors and turns out (the fourteenth session's recipe)."""
+    leaves the mirrors and turns out (the fourteenth session's recipe); ``boxes``: False
+    leaves the box fit out (``visprompt_core.boxes``: where every example output is one
+    filled rectangle, the answer is the rectangle that best fits it; after the colour
+    maps, for rows they did not take)."""
     inputs, outputs, real = stack_pairs(example_in, example_out, pairs)
     out = answers.float().clone()
     found = torch.full((len(out),), NONE, dtype=torch.long, device=out.device)
@@ -328,6 +335,11 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
             kept = fitted.select(explained)
             out[rows] = apply_colour_maps(kept, query[rows], out[rows])
             maps = {int(row): kept.select(torch.tensor([i])) for i, row in enumerate(rows)}
+    fitted: dict[int, FittedBox] = {}
+    if boxes and len(unshared):
+        fitted = _fit_boxes(out, outputs, real, [r for r in unshared.tolist() if r not in maps])
+        unshared = unshared[torch.tensor([r not in fitted for r in unshared.tolist()],
+                                         dtype=torch.bool, device=unshared.device)]
     snapped = torch.zeros_like(filled)
     if regions and len(unshared):
         regional = unshared[_all_pairs(regions_explain, inputs[unshared], outputs[unshared],
@@ -344,7 +356,26 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
         out = out.clone()
         out[taken] = (1 - part) * out[taken] + part * filtered
-    return Refinement(out, unfiltered, linear, share, filled, snapped, maps, found)
+    return Refinement(out, unfiltered, linear, share, filled, snapped, maps, found, fitted)
+
+
+def _fit_boxes(out: torch.Tensor, outputs: torch.Tensor, real: torch.Tensor,
+               rows: list[int]) -> dict[int, FittedBox]:
+    """For the ``rows`` whose example ``outputs`` are all one filled rectangle
+    (``boxes.find_boxes``), ``out`` (B, 3, h, w) replaced in place by the rectangle that
+    best fits it (``boxes.fit_box``); those rows' rectangles."""
+    if not rows:
+        return {}
+    chosen = torch.tensor(rows, device=outputs.device)
+    plan = find_boxes(outputs[chosen], real[chosen])
+    fitted = {}
+    for i, row in enumerate(rows):
+        if bool(plan.found[i]):
+            box = fit_box(out[row], plan.inside[i], plan.ground[i])
+            if box is not None:
+                out[row] = box.draw(*out.shape[-2:]).to(out.device)
+                fitted[row] = box
+    return fitted
 
 
 def _all_pairs(explains: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],

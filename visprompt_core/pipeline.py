@@ -34,7 +34,9 @@ so filled (``visprompt_core.flatting``); where their outputs are a function of t
 inputs' colours, the query's pixels of those colours take that function
 (``visprompt_core.colour_map``; again at the answer size); where every pair is a mirror
 image or a quarter turn of its input, the answer is the query so mirrored or turned, at
-the answer size (``visprompt_core.symmetry``); where they repaint flat
+the answer size (``visprompt_core.symmetry``); where every example output is one filled
+rectangle, the answer is the rectangle that best fits the model's answer, drawn crisp at
+the answer size (``visprompt_core.boxes``); where they repaint flat
 regions in touching regions' colours, the answer is snapped to the query's regions
 (``visprompt_core.regions``); where that pair is a linear filter (a blur, an inversion),
 the answer is the filter applied to the query (``visprompt_core.linear_filter``).
@@ -65,6 +67,7 @@ from PIL import Image
 
 from visprompt_core import canvas as cv
 from visprompt_core import ensemble, tiling
+from visprompt_core.boxes import FittedBox
 from visprompt_core.checkpoints import load_model_file
 from visprompt_core.colour_map import ColourMaps, apply_colour_maps
 from visprompt_core.detail import ExampleCells, refine
@@ -310,9 +313,10 @@ class AnswerCells:
     (``visprompt_core.flatting``); the jobs refined with no filter share, no fill, no
     colour map and no region snapping, whose pairs the flatting gate may still explain at
     their own size; the jobs whose answer took their example pairs' colour map
-    (``visprompt_core.colour_map``), with that map; and the jobs whose answer is their
+    (``visprompt_core.colour_map``), with that map; the jobs whose answer is their
     query seen through the symmetry their example pairs show
-    (``visprompt_core.symmetry``), with that view."""
+    (``visprompt_core.symmetry``), with that view; and the jobs whose answer is the
+    rectangle their example pairs show (``visprompt_core.boxes``), with it."""
 
     cells: torch.Tensor
     filters: dict[int, FilterPart] = field(default_factory=dict)
@@ -320,6 +324,7 @@ class AnswerCells:
     fill_candidates: set[int] = field(default_factory=set)
     colour_maps: dict[int, ColourMaps] = field(default_factory=dict)
     symmetries: dict[int, View] = field(default_factory=dict)
+    boxes: dict[int, FittedBox] = field(default_factory=dict)
 
 
 class VisualPrompter:
@@ -476,6 +481,9 @@ class VisualPrompter:
         for req, (start, boxes) in zip(requests, spans):
             if start in found.symmetries:  # the whole query, tiled or not
                 answer = _symmetric_query(req, found.symmetries[start])
+            elif boxes is None and start in found.boxes:  # a tile's box is no answer
+                width, height = req.size
+                answer = cv.tensor_to_pil(found.boxes[start].draw(height, width))
             elif boxes is None:
                 filled = start in found.filled or (start in found.fill_candidates
                                                    and _pairs_fill(req.examples))
@@ -528,9 +536,10 @@ class VisualPrompter:
         maps = {wanted[row]: found.to("cpu") for row, found in refined.colour_maps.items()}
         views = {job: VIEWS[index] for job, index in zip(wanted, refined.symmetries.tolist())
                  if index != NO_SYMMETRY}
+        boxes = {wanted[row]: box for row, box in refined.boxes.items()}
         fill_candidates = (set(wanted) - set(filters) - filled - snapped - set(maps)
-                           - set(views))
-        return AnswerCells(combined, filters, filled, fill_candidates, maps, views)
+                           - set(views) - set(boxes))
+        return AnswerCells(combined, filters, filled, fill_candidates, maps, views, boxes)
 
     def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
         """(C, 3, 111, 111) answer cells, on the CPU, of C 2x2 canvases (owned by prompts)."""

@@ -72,9 +72,10 @@ def _scaled(first: int, last: int, size: int, new_size: int) -> slice:
 def _box_colours(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(3, h, w) -> (inside, ground) where ``output`` is one filled rectangle of one colour
     on another, else None. Resampling blends the two colours along the rectangle's edges:
-    every pixel must be a blend of the two (within ``BLEND_TOLERANCE`` of the line between them),
-    the pixels nearer each colour must split as a rectangle and the rest, and blends that
-    are neither colour (within ``TOLERANCE``) may lie only along the rectangle's edge."""
+    every pixel must be a blend of the two (within ``BLEND_TOLERANCE`` of the line between
+    them); the rectangle is the bounding box of the pixels nearer the box colour; no pixel
+    of the box colour (within ``TOLERANCE``) may lie outside it, no pixel of the ground
+    colour inside it, and blends of neither only along its edge (a pixel either side)."""
     flat = output.float().flatten(1)
     # The two colours: the most frequent one, and the most frequent one far from it
     # (resampled edges hold blends and overshoots, each in few pixels).
@@ -93,25 +94,26 @@ def _box_colours(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | No
     if bool((off_line > BLEND_TOLERANCE).any()):
         return None
     h, w = output.shape[-2:]
-    blend = (along.clamp(0, 1) - 0.5).abs().view(h, w) < 0.5 - TOLERANCE / float(
-        step.abs().amax())
+    near = TOLERANCE / float(step.abs().amax())  # TOLERANCE along the line
+    pure_first, pure_second = (along <= near).view(h, w), (along >= 1 - near).view(h, w)
+    blend = ~(pure_first | pure_second)
     candidates = []
-    for colour, mine in ((first, along < 0.5), (second, along >= 0.5)):
-        region = mine.view(h, w)
-        if int(region.sum()) in (0, h * w):
+    for colour, mine, other in ((first, pure_first, pure_second),
+                                (second, pure_second, pure_first)):
+        more = (along < 0.5 if colour is first else along >= 0.5).view(h, w)
+        if int(more.sum()) in (0, h * w):
             continue
-        rows, cols = region.any(1).nonzero().flatten(), region.any(0).nonzero().flatten()
+        rows, cols = more.any(1).nonzero().flatten(), more.any(0).nonzero().flatten()
         top, bottom, left, right = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
-        if not bool(region[top:bottom + 1, left:right + 1].all()):
-            continue
-        if int(region.sum()) != (bottom - top + 1) * (right - left + 1):
-            continue
+        box = torch.zeros(h, w, dtype=torch.bool)
+        box[top:bottom + 1, left:right + 1] = True
         edge = torch.ones(h, w, dtype=torch.bool)  # one pixel either side of its border
         edge[top + 2:bottom - 1, left + 2:right - 1] = False
         edge[:max(top - 1, 0)] = edge[bottom + 2:] = False
         edge[:, :max(left - 1, 0)] = edge[:, right + 2:] = False
-        if not bool((blend & ~edge).any()):
-            candidates.append(colour)
+        if bool((mine & ~box).any() | (other & box).any() | (blend & ~edge).any()):
+            continue
+        candidates.append(colour)
     if len(candidates) != 1:  # no rectangle, or both (a picture split in two)
         return None
     inside = candidates[0]

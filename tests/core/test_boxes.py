@@ -44,7 +44,7 @@ def test_one_filled_rectangle_on_a_flat_ground_is_a_box() -> None:
     disc = flat(BLACK)
     yy, xx = torch.meshgrid(torch.arange(40), torch.arange(50), indexing="ij")
     disc[:, (yy - 20) ** 2 + (xx - 25) ** 2 < 100] = 1
-    soft = torch.nn.functional.avg_pool2d(boxed(5, 20, 10, 30)[None], 3, 1, 1)[0]
+    soft = torch.nn.functional.avg_pool2d(boxed(5, 20, 10, 30)[None], 7, 1, 3)[0]  # 3 px
     halves = boxed(0, 19, 0, 49)  # a picture split in two: both colours are rectangles
     faint = boxed(5, 20, 10, 30, torch.full((3,), 0.6), torch.full((3,), 0.5))
     for output in (two, disc, soft, halves, faint, flat(WHITE)):

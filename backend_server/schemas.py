@@ -79,7 +79,8 @@ class PromptOptions(_Strict):
         "in place or draws line art; the query with the areas closed by lines filled in "
         "their colour where the pair fills its outlines; the example's colours mapped on "
         "the query's pixels where the pair maps colours to colours (a palette swap, a hue "
-        "shift, the mask of a colour); answers in the query's own regions where the pair "
+        "shift, the mask of a colour); a crisp rectangle where every example output is one "
+        "filled rectangle (a bounding box); answers in the query's own regions where the pair "
         "repaints flat regions in touching regions' colours; where the pair is a linear "
         "filter such as a blur, the query through that filter); false = the answer exactly "
         "as decoded; null = on",

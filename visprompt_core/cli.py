@@ -57,7 +57,8 @@ def detail_option(parser: argparse.ArgumentParser) -> None:
                              "example pair recolours in place or draws line art, fills "
                              "the areas closed by lines where the pair does, gives the "
                              "query's pixels the pair's colour map where the pair maps "
-                             "colours to colours, snaps "
+                             "colours to colours, draws a crisp rectangle where every "
+                             "example output is one filled rectangle, snaps "
                              "answers to the query's regions where the pair repaints flat "
                              "regions, and answers with the example's filter where the "
                              "pair is a linear filter such as a blur; docs/quality.md)")

@@ -469,8 +469,8 @@ class VisualPrompter:
         requests = [self._selected(req) for req in requests]
         for req in requests:
             if req.upscale_mode() == "tiled":
-                subs, boxes = _tile_jobs(req)
-                spans.append((len(jobs), boxes))
+                subs, tiles = _tile_jobs(req)
+                spans.append((len(jobs), tiles))
                 jobs += subs
             else:
                 spans.append((len(jobs), None))
@@ -478,20 +478,20 @@ class VisualPrompter:
         found = self._answer_cells(jobs)
         cells = found.cells
         answers = []
-        for req, (start, boxes) in zip(requests, spans):
+        for req, (start, tiles) in zip(requests, spans):
             if start in found.symmetries:  # the whole query, tiled or not
                 answer = _symmetric_query(req, found.symmetries[start])
-            elif boxes is None and start in found.boxes:  # a tile's box is no answer
+            elif tiles is None and start in found.boxes:  # a tile's box is no answer
                 width, height = req.size
                 answer = cv.tensor_to_pil(found.boxes[start].draw(height, width))
-            elif boxes is None:
+            elif tiles is None:
                 filled = start in found.filled or (start in found.fill_candidates
                                                    and _pairs_fill(req.examples))
                 answer = self._upscale(req, cells[start], found.filters.get(start), filled,
                                        found.colour_maps.get(start))
             else:
-                answer = self._blend(jobs[start:start + len(boxes)],
-                                     cells[start:start + len(boxes)], boxes, req)
+                answer = self._blend(jobs[start:start + len(tiles)],
+                                     cells[start:start + len(tiles)], tiles, req)
             answers.append(self._apply_mask(req, answer))
         return answers
 

@@ -100,7 +100,9 @@ def test_truncated_file_gives_clear_error(tmp_path: Path, tiny_model: MAEVQGAN,
 
 
 def test_wrong_shape_and_missing_keys_are_named(tmp_path: Path, tiny_model: MAEVQGAN) -> None:
-    state = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    # contiguous: a prompter made earlier in the session may have put the shared model's
+    # convolution weights channels-last (optimize_for_inference), which safetensors refuses
+    state = {k: v.contiguous().clone() for k, v in tiny_model.state_dict().items()}
     state["decoder_pred.weight"] = torch.zeros(7, 32)
     del state["blocks.0.attn.qkv.bias"]
     state["extra.weight"] = torch.zeros(1)

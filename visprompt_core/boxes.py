@@ -74,8 +74,8 @@ def _box_colours(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | No
     on another, else None. Resampling blends the two colours along the rectangle's edges:
     every pixel must be a blend of the two (within ``BLEND_TOLERANCE`` of the line between
     them); the rectangle is the bounding box of the pixels nearer the box colour; no pixel
-    of the box colour (within ``TOLERANCE``) may lie outside it, no pixel of the ground
-    colour inside it, and blends of neither only along its edge (a pixel either side)."""
+    of the ground colour (within ``TOLERANCE``) may lie inside it, and blends of neither
+    only along its edge (a pixel either side)."""
     flat = output.float().flatten(1)
     # The two colours: the most frequent one, and the most frequent one far from it
     # (resampled edges hold blends and overshoots, each in few pixels).
@@ -98,8 +98,7 @@ def _box_colours(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | No
     pure_first, pure_second = (along <= near).view(h, w), (along >= 1 - near).view(h, w)
     blend = ~(pure_first | pure_second)
     candidates = []
-    for colour, mine, other in ((first, pure_first, pure_second),
-                                (second, pure_second, pure_first)):
+    for colour, other in ((first, pure_second), (second, pure_first)):
         more = (along < 0.5 if colour is first else along >= 0.5).view(h, w)
         if int(more.sum()) in (0, h * w):
             continue
@@ -111,7 +110,8 @@ def _box_colours(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | No
         edge[top + 2:bottom - 1, left + 2:right - 1] = False
         edge[:max(top - 1, 0)] = edge[bottom + 2:] = False
         edge[:, :max(left - 1, 0)] = edge[:, right + 2:] = False
-        if bool((mine & ~box).any() | (other & box).any() | (blend & ~edge).any()):
+        # (its own colour cannot lie outside: the box bounds every pixel nearer it)
+        if bool((other & box).any() | (blend & ~edge).any()):
             continue
         candidates.append(colour)
     if len(candidates) != 1:  # no rectangle, or both (a picture split in two)

@@ -32,8 +32,11 @@ colours alone do not (their weight is 0), the transfer runs on both, in wider wi
 hints at them (``transfer_plan``).
 
 Before all of it, where every example pair is a mirror image or a quarter turn of its
-input, the answer is the query so mirrored or turned (``visprompt_core.symmetry``), and
-nothing else is done to it. More refinements follow the transfer (``refine_cells``):
+input, the answer is the query so mirrored or turned (``visprompt_core.symmetry``); where
+every example output channel is a straight line of one input channel or of the luma (a
+channel swap, a greyscale, levels) and the model's answer agrees, it is the query through
+those lines (``visprompt_core.channel_map``). Nothing else is done to such answers.
+More refinements follow the transfer (``refine_cells``):
 where the example pairs fill the areas their lines close, the answer is the query so
 filled (``visprompt_core.flatting``); where their outputs are a function of their inputs'
 colours, the query's pixels take that function (``visprompt_core.colour_map``); where
@@ -56,6 +59,7 @@ import torch.nn.functional as F
 from visprompt_core.boxes import FittedBox, find_boxes, fit_box
 from visprompt_core.boxfilter import box_mean
 from visprompt_core.canvas import Layout, crop_box
+from visprompt_core.channel_map import ChannelMaps, agrees, fit_channel_maps
 from visprompt_core.colour_map import ColourMaps, apply_colour_maps, fit_colour_maps
 from visprompt_core.flatting import fill_enclosed, fill_explains
 from visprompt_core.linear_filter import (
@@ -217,7 +221,9 @@ class Refinement:
     their example pairs' colour map (``visprompt_core.colour_map``), with that map; and
     (B,) long the index into ``views.VIEWS`` of the symmetry each answer is of its query
     (``visprompt_core.symmetry``; ``symmetry.NONE`` for the others); the rows drawn as
-    the rectangle their example pairs show (``visprompt_core.boxes``), with it."""
+    the rectangle their example pairs show (``visprompt_core.boxes``), with it; the rows
+    that are their query through their example pairs' channel map
+    (``visprompt_core.channel_map``), with that map."""
 
     answers: torch.Tensor
     unfiltered: torch.Tensor
@@ -228,6 +234,7 @@ class Refinement:
     colour_maps: dict[int, ColourMaps]
     symmetries: torch.Tensor
     boxes: dict[int, FittedBox]
+    channel_maps: dict[int, ChannelMaps]
 
 
 def refine_answers(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor,
@@ -258,7 +265,7 @@ def refine(model: MAEVQGAN, canvases: torch.Tensor, answers: torch.Tensor, layou
         answers = answers.float()
         none = torch.zeros(len(answers))
         return Refinement(answers, answers, None, none, none.bool(), none.bool(), {},
-                          torch.full((len(answers),), NONE, dtype=torch.long), {})
+                          torch.full((len(answers),), NONE, dtype=torch.long), {}, {})
     if examples is None:
         box_in, box_out = layout.pairs[0]
         examples = ExampleCells(crop_box(canvases, box_in).float()[:, None],
@@ -277,10 +284,13 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
                  query: torch.Tensor, reconstruct: Callable[[torch.Tensor], torch.Tensor],
                  radius: int, eps: float, pairs: torch.Tensor | None = None,
                  regions: bool = True, colour_maps: bool = True,
-                 symmetries: bool = True, boxes: bool = True) -> Refinement:
+                 symmetries: bool = True, boxes: bool = True,
+                 channel_maps: bool = True) -> Refinement:
     """``answers`` (B, 3, h, w) replaced by their query mirrored or turned where every
-    example pair is that symmetry (``symmetry.find_symmetries``); the others with their
-    query's detail carried in, as much as the
+    example pair is that symmetry (``symmetry.find_symmetries``), or by their query
+    through a channel map where every example pair is that map and the model's answer
+    agrees (``channel_map``); the others with their query's detail carried in, as much
+    as the
     first example pair is a local map of colours, or of colours and contrast
     (``transfer_plan``; the contrast path in its own windows, ``CONTRAST_RADIUS`` /
     ``CONTRAST_EPS``); where the filter takes no share, replaced by the query with the
@@ -301,24 +311,28 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
     leaves the mirrors and turns out (the fourteenth session's recipe); ``boxes``: False
     leaves the box fit out (``visprompt_core.boxes``: where every example output is one
     filled rectangle, the answer is the rectangle that best fits it; after the colour
-    maps, for rows they did not take)."""
+    maps, for rows they did not take); ``channel_maps``: False leaves the channel maps
+    out (the fifteenth session's recipe)."""
     inputs, outputs, real = stack_pairs(example_in, example_out, pairs)
     out = answers.float().clone()
     found = torch.full((len(out),), NONE, dtype=torch.long, device=out.device)
     if symmetries:
         found = find_symmetries(inputs, outputs, real)
+    lines = _fit_channel_maps(answers, inputs, outputs, real, query, found == NONE) \
+        if channel_maps else {}
     colour_fit = pointwise_fit(inputs[:, 0], outputs[:, 0], radius, eps)
     weight, contrast = transfer_plan(inputs[:, 0], outputs[:, 0], radius, eps, colour_fit)
     linear = fit_linear_filter(inputs, outputs, pairs)
     share = filter_weight(filter_fit(linear, inputs, outputs, pairs),
                           _mean_colour_fit(inputs, outputs, real, colour_fit, radius, eps))
-    mirrored = found != NONE
-    share = torch.where(mirrored, 0.0, share)  # a symmetry's answer is the query's pixels
-    picked = ((weight > 0) & (share < 1) & ~mirrored).nonzero().flatten()
+    exact = found != NONE  # answered exactly, by a symmetry or a channel map
+    exact[list(lines)] = True
+    share = torch.where(exact, 0.0, share)  # such an answer is the query's pixels
+    picked = ((weight > 0) & (share < 1) & ~exact).nonzero().flatten()
     if len(picked):
         out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
                                   eps, weight[picked], contrast[picked])
-    unshared = ((share == 0) & ~mirrored).nonzero().flatten()
+    unshared = ((share == 0) & ~exact).nonzero().flatten()
     filled = torch.zeros(len(out), dtype=torch.bool, device=out.device)
     if regions and len(unshared):
         filled[unshared] = _all_pairs(fill_explains, inputs[unshared], outputs[unshared],
@@ -347,8 +361,10 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         if len(regional):
             out[regional] = snap_to_regions(query[regional], out[regional])
             snapped[regional] = True
-    if bool(mirrored.any()):
+    if bool((found != NONE).any()):
         out = apply_symmetries(found, query, out)
+    for row, fitted_map in lines.items():
+        out[row] = fitted_map.apply(query[row][None])[0]
     unfiltered = out
     taken = (share > 0).nonzero().flatten()
     if len(taken):
@@ -356,7 +372,27 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
         out = out.clone()
         out[taken] = (1 - part) * out[taken] + part * filtered
-    return Refinement(out, unfiltered, linear, share, filled, snapped, maps, found, fitted)
+    return Refinement(out, unfiltered, linear, share, filled, snapped, maps, found, fitted,
+                      lines)
+
+
+def _fit_channel_maps(answers: torch.Tensor, inputs: torch.Tensor, outputs: torch.Tensor,
+                      real: torch.Tensor, query: torch.Tensor, candidates: torch.Tensor
+                      ) -> dict[int, ChannelMaps]:
+    """Of the ``candidates`` (B,) bool rows, those whose example pairs are all one
+    channel map (``ChannelMaps.explains``) and whose model ``answers`` agree with it
+    (``channel_map.agrees``), with that map."""
+    rows = candidates.nonzero().flatten()
+    if not len(rows):
+        return {}
+    fitted = fit_channel_maps(inputs[rows], outputs[rows], real[rows])
+    passed = fitted.explains().nonzero().flatten()
+    if not len(passed):
+        return {}
+    kept = fitted.select(passed)
+    agreed = agrees(kept, query[rows[passed]], answers[rows[passed]]).tolist()
+    return {int(rows[passed[i]]): kept.select(torch.tensor([i]))
+            for i, ok in enumerate(agreed) if ok}
 
 
 def _fit_boxes(out: torch.Tensor, outputs: torch.Tensor, real: torch.Tensor,

@@ -34,7 +34,10 @@ so filled (``visprompt_core.flatting``); where their outputs are a function of t
 inputs' colours, the query's pixels of those colours take that function
 (``visprompt_core.colour_map``; again at the answer size); where every pair is a mirror
 image or a quarter turn of its input, the answer is the query so mirrored or turned, at
-the answer size (``visprompt_core.symmetry``); where every example output is one filled
+the answer size (``visprompt_core.symmetry``); where every example output channel is a
+straight line of one input channel or of the luma and the model's answer agrees, the
+answer is the query through those lines, at the answer size
+(``visprompt_core.channel_map``); where every example output is one filled
 rectangle, the answer is the rectangle that best fits the model's answer, drawn crisp at
 the answer size (``visprompt_core.boxes``); where they repaint flat
 regions in touching regions' colours, the answer is snapped to the query's regions
@@ -68,6 +71,7 @@ from PIL import Image
 from visprompt_core import canvas as cv
 from visprompt_core import ensemble, tiling
 from visprompt_core.boxes import FittedBox
+from visprompt_core.channel_map import ChannelMaps
 from visprompt_core.checkpoints import load_model_file
 from visprompt_core.colour_map import ColourMaps, apply_colour_maps
 from visprompt_core.detail import ExampleCells, refine
@@ -253,6 +257,14 @@ def _symmetric_query(req: PromptRequest, view: View) -> Image.Image:
         req.size, cv.resample_filter(req.resample))
 
 
+def _mapped_query(req: PromptRequest, lines: ChannelMaps) -> Image.Image:
+    """The query at the answer size through ``lines`` (``visprompt_core.channel_map``)."""
+    query = cv.to_rgb(req.query)
+    if query.size != req.size:
+        query = query.resize(req.size, cv.resample_filter(req.resample))
+    return cv.tensor_to_pil(lines.apply(cv.pil_to_tensor(query)[None])[0])
+
+
 def _tile_jobs(req: PromptRequest) -> tuple[list[PromptRequest], list[cv.Box]]:
     """One sub-prompt per tile of the (answer-sized) query, same examples and ensemble."""
     size = req.size
@@ -315,8 +327,10 @@ class AnswerCells:
     their own size; the jobs whose answer took their example pairs' colour map
     (``visprompt_core.colour_map``), with that map; the jobs whose answer is their
     query seen through the symmetry their example pairs show
-    (``visprompt_core.symmetry``), with that view; and the jobs whose answer is the
-    rectangle their example pairs show (``visprompt_core.boxes``), with it."""
+    (``visprompt_core.symmetry``), with that view; the jobs whose answer is the
+    rectangle their example pairs show (``visprompt_core.boxes``), with it; and the jobs
+    whose answer is their query through their example pairs' channel map
+    (``visprompt_core.channel_map``), with that map."""
 
     cells: torch.Tensor
     filters: dict[int, FilterPart] = field(default_factory=dict)
@@ -325,6 +339,7 @@ class AnswerCells:
     colour_maps: dict[int, ColourMaps] = field(default_factory=dict)
     symmetries: dict[int, View] = field(default_factory=dict)
     boxes: dict[int, FittedBox] = field(default_factory=dict)
+    channel_maps: dict[int, ChannelMaps] = field(default_factory=dict)
 
 
 class VisualPrompter:
@@ -481,6 +496,8 @@ class VisualPrompter:
         for req, (start, tiles) in zip(requests, spans):
             if start in found.symmetries:  # the whole query, tiled or not
                 answer = _symmetric_query(req, found.symmetries[start])
+            elif start in found.channel_maps:  # the same
+                answer = _mapped_query(req, found.channel_maps[start])
             elif tiles is None and start in found.boxes:  # a tile's box is no answer
                 width, height = req.size
                 answer = cv.tensor_to_pil(found.boxes[start].draw(height, width))
@@ -537,9 +554,11 @@ class VisualPrompter:
         views = {job: VIEWS[index] for job, index in zip(wanted, refined.symmetries.tolist())
                  if index != NO_SYMMETRY}
         boxes = {wanted[row]: box for row, box in refined.boxes.items()}
+        lines = {wanted[row]: found.to("cpu") for row, found in refined.channel_maps.items()}
         fill_candidates = (set(wanted) - set(filters) - filled - snapped - set(maps)
-                           - set(views) - set(boxes))
-        return AnswerCells(combined, filters, filled, fill_candidates, maps, views, boxes)
+                           - set(views) - set(boxes) - set(lines))
+        return AnswerCells(combined, filters, filled, fill_candidates, maps, views, boxes,
+                           lines)
 
     def _canvas_cells(self, canvases: torch.Tensor, owners: Sequence[int]) -> torch.Tensor:
         """(C, 3, 111, 111) answer cells, on the CPU, of C 2x2 canvases (owned by prompts)."""

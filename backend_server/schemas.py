@@ -75,7 +75,10 @@ class PromptOptions(_Strict):
         default=None,
         description="carry the query's fine detail into the answer where the model's recipe "
         "has it (the default model: the query mirrored or turned where every example pair "
-        "is that mirror or quarter turn of its input; answers whose example pair recolours "
+        "is that mirror or quarter turn of its input; the query through the example's "
+        "lines where every output channel is a straight line of one input channel or the "
+        "luma (a channel swap, a greyscale, levels) and the model's answer agrees; answers "
+        "whose example pair recolours "
         "in place or draws line art; the query with the areas closed by lines filled in "
         "their colour where the pair fills its outlines; the example's colours mapped on "
         "the query's pixels where the pair maps colours to colours (a palette swap, a hue "

@@ -25,6 +25,7 @@ from PIL import Image, ImageOps
 
 from visprompt_core import canvas as cv
 from visprompt_core.config import PRESETS
+from visprompt_core.data import ops
 from visprompt_core.detail import refine_answers
 from visprompt_core.linear_filter import filter_fit, fit_linear_filter
 from visprompt_core.memory import keep_freed_memory
@@ -69,9 +70,14 @@ def bench(args: argparse.Namespace, device: str) -> None:
     prompter = build(args, device)
     rng = np.random.default_rng(0)
     example = Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
-    # a greyscale pair: a colour map and no linear filter, so the query detail transfer
-    # runs at full weight after the filter's fit (the costliest refinement)
-    pair = (example, ImageOps.grayscale(example).convert("RGB"))
+    # a hue rotation: a colour map, and neither a channel map nor a linear filter, so the
+    # query detail transfer runs at full weight after the filter's fit (the costliest
+    # refinement), then the colour map, at the answer size too
+    hue = ops.apply_color_matrix(cv.pil_to_tensor(example)[None],
+                                 ops.hue_matrix(torch.tensor([1.0])))
+    pair = (example, cv.tensor_to_pil(hue[0]))
+    # a greyscale: a channel map, whose answer is the query so mapped at the answer size
+    grey_pair = (example, ImageOps.grayscale(example).convert("RGB"))
     query = Image.fromarray(rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8))
     canvas = cv.pil_to_tensor(cv.build_canvas([pair], query))[None].to(prompter.device)
     mask = cv.LAYOUT_2X2.patch_mask()
@@ -94,6 +100,8 @@ def bench(args: argparse.Namespace, device: str) -> None:
     figures = {
         "prompt (PIL in -> PIL out)": timed(lambda: prompter.prompt([pair], query),
                                             args.warmup, args.repeat, sync),
+        "prompt, greyscale pair (channel map)": timed(
+            lambda: prompter.prompt([grey_pair], query), args.warmup, args.repeat, sync),
         "  MAE logits": timed(lambda: prompter.logits(canvas, mask), args.warmup,
                               args.repeat, sync),
         "  context tokens": timed(  # a tokenizer encode when decode_context="encoded"
@@ -112,7 +120,7 @@ def bench(args: argparse.Namespace, device: str) -> None:
           f"{prompter.info()['parameters'] / 1e6:.1f} M parameters, "
           f"torch threads {torch.get_num_threads()}")
     for name, seconds in figures.items():
-        print(f"  {name:<34} {seconds * 1000:9.1f} ms")
+        print(f"  {name:<38} {seconds * 1000:9.1f} ms")
 
 
 def main() -> None:

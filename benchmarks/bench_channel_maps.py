@@ -11,9 +11,10 @@ Part 2, the answers: the same 2x2 episodes answered as the evaluation answers th
 the score per family where the two differ, with the episodes better and worse, and the
 time of the refinement either way.
 Part 3, pictures: smooth 8-bit pictures of 300x400 px (gradients and blurred noise)
-changed by a channel swap, greyscale, inversion, levels, a posterize and a blur, saved
-as PNG (and the swap also as JPEG), fitted to 111-px cells: which pass the gate and the
-largest error a passing line leaves.
+changed by PIL (channel maps: a channel swap, greyscale, inversion, levels,
+autocontrast, brightness, a sepia; no channel maps: a posterize, equalize, a gamma curve,
+more saturation, a blur, and the swap saved as JPEG), fitted to 111-px cells: how many
+pass the gate, and the largest and smallest error the best lines leave.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from visprompt_core import canvas as cv
 from visprompt_core.channel_map import MAX_ERROR, fit_channel_maps
@@ -104,6 +105,12 @@ def jpeg(picture: Image.Image, quality: int = 90) -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
+def sepia(picture: Image.Image) -> Image.Image:
+    grey = ImageOps.grayscale(picture)
+    return Image.merge("RGB", [grey.point(lambda v, k=k: min(255, round(v * k)))
+                               for k in (1.1, 0.95, 0.8)])
+
+
 def pictures_part(count: int) -> None:
     rng = np.random.default_rng(0)
     box_in, box_out = cv.LAYOUT_2X2.pairs[0]
@@ -113,13 +120,19 @@ def pictures_part(count: int) -> None:
         "greyscale": lambda p: p.convert("L").convert("RGB"),
         "inversion": ImageOps.invert,
         "levels": lambda p: p.point(lambda v: round(40 + 0.7 * v)),
+        "autocontrast": ImageOps.autocontrast,
+        "brightness x0.7": lambda p: ImageEnhance.Brightness(p).enhance(0.7),
+        "sepia (luma x 1.1, 0.95, 0.8)": sepia,
         "posterize (2 bits)": lambda p: ImageOps.posterize(p, 2),
+        "equalize": ImageOps.equalize,
+        "gamma 0.5": lambda p: p.point(lambda v: round(255 * (v / 255) ** 0.5)),
+        "saturation x1.5": lambda p: ImageEnhance.Color(p).enhance(1.5),
         "blur": lambda p: p.filter(ImageFilter.GaussianBlur(2)),
         "channel swap, JPEG q90": lambda p: jpeg(swap(p)),
     }
     print(f"\npictures: {count} smooth 8-bit pictures of 300x400 px, fitted to 111-px cells; "
           f"gate {MAX_ERROR:g}")
-    print(f"{'change':<26}{'passed':>8}{'largest error':>16}{'smallest error':>16}")
+    print(f"{'change':<32}{'passed':>8}{'largest error':>16}{'smallest error':>16}")
     for name, change in changes.items():
         passed, errors = 0, []
         for _ in range(count):
@@ -129,7 +142,7 @@ def pictures_part(count: int) -> None:
             maps = fit_channel_maps(*cells, torch.ones(1, 1, 1, 1, 1))
             passed += int(maps.explains()[0])
             errors.append(float(maps.error[0].max()))
-        print(f"{name:<26}{passed:>5}/{count}{max(errors):>16.2e}{min(errors):>16.2e}")
+        print(f"{name:<32}{passed:>5}/{count}{max(errors):>16.2e}{min(errors):>16.2e}")
 
 
 def main() -> None:

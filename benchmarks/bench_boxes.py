@@ -54,7 +54,11 @@ def gate_part(episodes_per_family: int, seed_index: int) -> None:
     print(f"  none in: {', '.join(others)}")
 
 
-def answers_part(model_name: str, episodes_per_family: int, seed_index: int) -> None:
+def answers_part(model_name: str, episodes_per_family: int, seed_index: int,
+                 option: str = "boxes", label: str = "the box fit") -> None:
+    """2x2 episodes refined as the evaluation refines them, with and without one of
+    ``refine_cells``'s refinements (its keyword ``option``, named ``label``): the score
+    per family where the answers differ, and the refinement's time either way."""
     model = load_model(model_name, device="cpu").model
     config = model.model_config
     episodes = generate_batch(episodes_per_family * len(TASK_NAMES),
@@ -63,17 +67,17 @@ def answers_part(model_name: str, episodes_per_family: int, seed_index: int) -> 
         raw = predict_answers(model, episodes, detail_transfer=False)
         seen = model.reconstruct_region(episodes.canvas, *cv.LAYOUT_2X2.query.slices())
         results, seconds = {}, {}
-        for boxes in (False, True):
+        for used in (False, True):
             start = time.perf_counter()
-            results[boxes] = refine_cells(raw, episodes.examples_in[:, 0],
-                                          episodes.examples_out[:, 0], episodes.query,
-                                          seen.__getitem__, config.detail_radius,
-                                          config.detail_eps, boxes=boxes).answers
-            seconds[boxes] = time.perf_counter() - start
+            results[used] = refine_cells(raw, episodes.examples_in[:, 0],
+                                         episodes.examples_out[:, 0], episodes.query,
+                                         seen.__getitem__, config.detail_radius,
+                                         config.detail_eps, **{option: used}).answers
+            seconds[used] = time.perf_counter() - start
     ids = episodes.task_ids
     before, after = (score(results[b], episodes.answer, ids) for b in (False, True))
     print(f"\nanswers: {len(ids)} episodes (seed index {seed_index}), refinement without / "
-          f"with the box fit")
+          f"with {label}")
     for tid, name in enumerate(TASK_NAMES):
         rows = ids == tid
         if torch.equal(results[False][rows], results[True][rows]):

@@ -21,22 +21,18 @@ from __future__ import annotations
 
 import argparse
 import io
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from bench_boxes import answers_part
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from visprompt_core import canvas as cv
 from visprompt_core.channel_map import MAX_ERROR, fit_channel_maps
 from visprompt_core.data.episodes import episode_seed, generate_batch
-from visprompt_core.data.metrics import score
 from visprompt_core.data.tasks import TASK_NAMES
-from visprompt_core.detail import refine_cells
-from visprompt_core.evaluation import predict_answers
 from visprompt_core.linear_filter import stack_pairs
-from visprompt_core.pipeline import load_model
 
 
 def gate_part(episodes_per_family: int, seed_index: int) -> None:
@@ -54,37 +50,6 @@ def gate_part(episodes_per_family: int, seed_index: int) -> None:
         if passed[name]:
             print(f"  {name:<18}{passed[name]:>4} / {2 * episodes_per_family}")
     print(f"  none in: {', '.join(name for name in TASK_NAMES if not passed[name])}")
-
-
-def answers_part(model_name: str, episodes_per_family: int, seed_index: int) -> None:
-    model = load_model(model_name, device="cpu").model
-    config = model.model_config
-    episodes = generate_batch(episodes_per_family * len(TASK_NAMES),
-                              episode_seed("eval", seed_index))
-    with torch.inference_mode():
-        raw = predict_answers(model, episodes, detail_transfer=False)
-        seen = model.reconstruct_region(episodes.canvas, *cv.LAYOUT_2X2.query.slices())
-        results, seconds = {}, {}
-        for lines in (False, True):
-            start = time.perf_counter()
-            results[lines] = refine_cells(raw, episodes.examples_in[:, 0],
-                                          episodes.examples_out[:, 0], episodes.query,
-                                          seen.__getitem__, config.detail_radius,
-                                          config.detail_eps, channel_maps=lines).answers
-            seconds[lines] = time.perf_counter() - start
-    ids = episodes.task_ids
-    before, after = (score(results[b], episodes.answer, ids) for b in (False, True))
-    print(f"\nanswers: {len(ids)} episodes (seed index {seed_index}), refinement without / "
-          f"with the channel maps")
-    for tid, name in enumerate(TASK_NAMES):
-        rows = ids == tid
-        if torch.equal(results[False][rows], results[True][rows]):
-            continue
-        b, a = before[rows], after[rows]
-        print(f"  {name:<18}{float(b.mean()):>8.3f} -> {float(a.mean()):.3f}   better "
-              f"{int((a > b + 1e-6).sum())}, worse {int((a < b - 1e-6).sum())} of {len(b)}")
-    print(f"  every other family: identical answers. Refinement time {seconds[False]:.1f} s "
-          f"without, {seconds[True]:.1f} s with")
 
 
 def smooth_picture(rng: np.random.Generator, h: int, w: int) -> Image.Image:
@@ -155,7 +120,8 @@ def main() -> None:
     args = parser.parse_args()
     gate_part(args.episodes, args.seed_index)
     pictures_part(args.pictures)
-    answers_part(args.model, args.episodes, args.seed_index)
+    answers_part(args.model, args.episodes, args.seed_index, option="channel_maps",
+                 label="the channel maps")
 
 
 if __name__ == "__main__":

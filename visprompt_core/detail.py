@@ -290,8 +290,7 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
     example pair is that symmetry (``symmetry.find_symmetries``), or by their query
     through a channel map where every example pair is that map and the model's answer
     agrees (``channel_map``); the others with their query's detail carried in, as much
-    as the
-    first example pair is a local map of colours, or of colours and contrast
+    as the first example pair is a local map of colours, or of colours and contrast
     (``transfer_plan``; the contrast path in its own windows, ``CONTRAST_RADIUS`` /
     ``CONTRAST_EPS``); where the filter takes no share, replaced by the query with the
     areas its lines close filled where every example pair is so filled

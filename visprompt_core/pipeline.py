@@ -259,6 +259,7 @@ def _symmetric_query(req: PromptRequest, view: View) -> Image.Image:
 
 def _mapped_query(req: PromptRequest, lines: ChannelMaps) -> Image.Image:
     """The query at the answer size through ``lines`` (``visprompt_core.channel_map``)."""
+    log.debug("answered by the example's channel map: %s", "; ".join(lines.describe()))
     query = cv.to_rgb(req.query)
     if query.size != req.size:
         query = query.resize(req.size, cv.resample_filter(req.resample))

@@ -257,21 +257,25 @@ def _symmetric_query(req: PromptRequest, view: View) -> Image.Image:
         req.size, cv.resample_filter(req.resample))
 
 
-def _mapped_query(req: PromptRequest, lines: ChannelMaps) -> Image.Image:
-    """The query at the answer size through ``lines`` (``visprompt_core.channel_map``)."""
-    log.debug("answered by the example's channel map: %s", "; ".join(lines.describe()))
+def _query_at_size(req: PromptRequest) -> Image.Image:
+    """The query as RGB at the answer size, resized by the request's filter if need be."""
     query = cv.to_rgb(req.query)
     if query.size != req.size:
         query = query.resize(req.size, cv.resample_filter(req.resample))
-    return cv.tensor_to_pil(lines.apply(cv.pil_to_tensor(query)[None])[0])
+    return query
+
+
+def _mapped_query(req: PromptRequest, lines: ChannelMaps) -> Image.Image:
+    """The query at the answer size through ``lines`` (``visprompt_core.channel_map``)."""
+    log.debug("answered by the example's channel map: %s", "; ".join(lines.describe()))
+    query = cv.pil_to_tensor(_query_at_size(req))
+    return cv.tensor_to_pil(lines.apply(query[None])[0])
 
 
 def _tile_jobs(req: PromptRequest) -> tuple[list[PromptRequest], list[cv.Box]]:
     """One sub-prompt per tile of the (answer-sized) query, same examples and ensemble."""
     size = req.size
-    query = cv.to_rgb(req.query)
-    if query.size != size:
-        query = query.resize(size, cv.resample_filter(req.resample))
+    query = _query_at_size(req)
     boxes = tiling.plan_tiles(size, req.tile, req.tile_overlap)
     jobs = [PromptRequest(req.examples, query.crop((b.left, b.top, b.right, b.bottom)),
                           ensemble=req.ensemble, resample=req.resample, detail=req.detail)
@@ -615,7 +619,7 @@ class VisualPrompter:
         answer = cv.tensor_to_pil(cell).resize(size, resample)
         if colour_map is None:
             return answer
-        query = cv.pil_to_tensor(cv.to_rgb(req.query).resize(size, resample))
+        query = cv.pil_to_tensor(_query_at_size(req))
         return cv.tensor_to_pil(apply_colour_maps(colour_map, query[None],
                                                   cv.pil_to_tensor(answer)[None])[0])
 
@@ -643,8 +647,7 @@ class VisualPrompter:
         alpha = req.mask.convert("L").point(lambda v: 255 if v else 0)
         if alpha.size != size:
             alpha = alpha.resize(size, Image.Resampling.NEAREST)
-        query = cv.to_rgb(req.query).resize(size, cv.resample_filter(req.resample))
-        out = Image.composite(answer, query, alpha).convert("RGBA")
+        out = Image.composite(answer, _query_at_size(req), alpha).convert("RGBA")
         out.putalpha(alpha)
         return out
 

@@ -27,7 +27,8 @@ def smooth(seed: int, h: int = 96, w: int = 128) -> torch.Tensor:
     y = torch.linspace(0, 1, h).view(h, 1)
     x = torch.linspace(0, 1, w).view(1, w)
     phase = torch.rand(3, generator=g) * 6
-    waves = torch.stack([torch.sin(5 * x + phase[0] + 0 * y), torch.cos(4 * y + phase[1] + 0 * x),
+    waves = torch.stack([torch.sin(5 * x + phase[0]).expand(h, w),
+                         torch.cos(4 * y + phase[1]).expand(h, w),
                          torch.sin(3 * (x + y) + phase[2])])
     noise = torch.rand(1, 3, h // 8, w // 8, generator=g)
     noise = torch.nn.functional.interpolate(noise, size=(h, w), mode="bilinear")[0]

@@ -68,12 +68,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from visprompt_core import bands, ensemble, tiling
 from visprompt_core import canvas as cv
-from visprompt_core import ensemble, tiling
 from visprompt_core.boxes import FittedBox
 from visprompt_core.channel_map import ChannelMaps
 from visprompt_core.checkpoints import load_model_file
-from visprompt_core.colour_map import ColourMaps, apply_colour_maps
+from visprompt_core.colour_map import ColourLookup, ColourMaps, apply_colour_maps
 from visprompt_core.detail import ExampleCells, refine
 from visprompt_core.ensemble import ARRANGEMENTS, Arrangement
 from visprompt_core.errors import InputError
@@ -90,7 +90,12 @@ from visprompt_core.model import MAEVQGAN, cpu_threads
 from visprompt_core.registry import resolve_model
 from visprompt_core.selection import MAX_POOL, select_examples
 from visprompt_core.symmetry import NONE as NO_SYMMETRY
-from visprompt_core.upsample import choose_upscale, guided_upsample, is_mask_like
+from visprompt_core.upsample import (
+    choose_upscale,
+    guided_upsample,
+    guided_upsample_image,
+    is_mask_like,
+)
 from visprompt_core.views import VIEWS, View
 
 log = logging.getLogger(__name__)
@@ -268,8 +273,7 @@ def _query_at_size(req: PromptRequest) -> Image.Image:
 def _mapped_query(req: PromptRequest, lines: ChannelMaps) -> Image.Image:
     """The query at the answer size through ``lines`` (``visprompt_core.channel_map``)."""
     log.debug("answered by the example's channel map: %s", "; ".join(lines.describe()))
-    query = cv.pil_to_tensor(_query_at_size(req))
-    return cv.tensor_to_pil(lines.apply(query[None])[0])
+    return bands.map_image(_query_at_size(req), lines.apply)
 
 
 def _tile_jobs(req: PromptRequest) -> tuple[list[PromptRequest], list[cv.Box]]:
@@ -600,18 +604,19 @@ class VisualPrompter:
             if answer is not None:
                 return answer
         if req.upscale_mode() == "guided":
-            query = cv.to_rgb(req.query).resize(size, Image.Resampling.BICUBIC)
-            # planar: the guided filter's full-size passes run 2-4x faster than on the
-            # interleaved layout pil_to_tensor's view has
+            query = cv.to_rgb(req.query)
+            if query.size != size:
+                query = query.resize(size, Image.Resampling.BICUBIC)
+            if part is None:  # from the 8-bit query to the 8-bit answer, band by band
+                then = None if colour_map is None else ColourLookup.of(colour_map)
+                return guided_upsample_image(cell.float(), query, then)
+            # planar: the full-size passes run 2-4x faster than on the interleaved
+            # layout pil_to_tensor's view has
             guide = cv.pil_to_tensor(query).contiguous()
-            if part is None:
-                answer = guided_upsample(cell.float(), guide)
-            else:
-                filtered = apply_linear_filter_at_scale(part.linear, guide[None],
-                                                        cell.shape[-2:])
-                answer = part.share * filtered[0].clamp(0, 1)
-                if part.share < 1:
-                    answer += (1 - part.share) * guided_upsample(part.unfiltered, guide)
+            filtered = apply_linear_filter_at_scale(part.linear, guide[None], cell.shape[-2:])
+            answer = part.share * filtered[0].clamp(0, 1)
+            if part.share < 1:
+                answer += (1 - part.share) * guided_upsample(part.unfiltered, guide)
             if colour_map is not None:
                 answer = apply_colour_maps(colour_map, guide[None], answer[None])[0]
             return cv.tensor_to_pil(answer)
@@ -619,9 +624,7 @@ class VisualPrompter:
         answer = cv.tensor_to_pil(cell).resize(size, resample)
         if colour_map is None:
             return answer
-        query = cv.pil_to_tensor(_query_at_size(req))
-        return cv.tensor_to_pil(apply_colour_maps(colour_map, query[None],
-                                                  cv.pil_to_tensor(answer)[None])[0])
+        return bands.map_answer(_query_at_size(req), answer, ColourLookup.of(colour_map))
 
     def _blend(self, jobs: Sequence[PromptRequest], cells: torch.Tensor,
                boxes: list[cv.Box], req: PromptRequest) -> Image.Image:

@@ -13,14 +13,36 @@ Mask-like answers (near black/white, little colour) are then snapped: thresholde
 after the filter, which puts the boundary on the guide's edges instead of on the
 bicubic blur of a 111-px mask.
 
+The full-resolution passes run in bands of rows (``visprompt_core.bands``): a band's
+coefficient planes stay in the CPU's caches. The coefficients are interpolated as
+torch's bilinear ``interpolate`` does, along the rows once at the answer's low
+resolution, then down the columns per band, one broadcast ``lerp`` for each run of output
+rows between the same two answer rows. ``guided_upsample_image`` goes from the 8-bit
+query to the 8-bit answer band by band, so even a 4k answer has no full-size float
+plane.
+
 Tensors are float (3, H, W) or (B, 3, H, W) in [0, 1].
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from visprompt_core.bands import (
+    BAND_PIXELS,
+    ByteStep,
+    bands,
+    merge_planes,
+    split_planes,
+    stack_rows,
+    to_bytes,
+    to_unit,
+)
 from visprompt_core.boxfilter import box_mean
 from visprompt_core.errors import InputError
 
@@ -74,6 +96,69 @@ def is_mask_like(answer: torch.Tensor, chroma: float = 0.12, extreme: float = 0.
     return ((spread < chroma).float().mean(1) > 0.95) & (far > extreme)
 
 
+def linear_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where torch's bilinear ``interpolate`` (``align_corners=False``) samples an axis of
+    ``n_in`` pixels for ``n_out``: per output index the first source index and the share
+    of the next one (0 at the last), computed in float32 as torch computes them."""
+    scale = torch.tensor(n_in, dtype=torch.float32) / n_out
+    source = ((torch.arange(n_out, dtype=torch.float32) + 0.5) * scale - 0.5).clamp(min=0)
+    first = source.long()
+    share = (source - first).clamp(0, 1)
+    return first, torch.where(first < n_in - 1, share, torch.zeros_like(share))
+
+
+@dataclass(frozen=True)
+class GuidedFilter:
+    """The guided filter's coefficients for B answers (3, h, w) at the size (H, W).
+
+    ``rows`` (h, B * 12 * W): per answer row the nine ``A`` planes then the three ``b``
+    planes of every answer, interpolated along the row to the full width. Output row y
+    lies ``share[y]`` of the way from answer row ``first[y]`` to the next. ``snap``: the
+    answers snapped to black and white."""
+
+    rows: torch.Tensor
+    first: torch.Tensor
+    share: torch.Tensor
+    snap: torch.Tensor
+
+    @classmethod
+    def fit(cls, answer: torch.Tensor, low_guide: torch.Tensor, size: tuple[int, int],
+            radius: int, eps: float, snap: bool | None) -> GuidedFilter:
+        """``answer`` and ``low_guide`` (B, 3, h, w), the guide at the answer's size."""
+        a, b = guided_coefficients(low_guide, answer, radius, eps)
+        planes = torch.cat([a.flatten(1, 2), b], 1).permute(2, 0, 1, 3)  # (h, B, 12, w)
+        h, w = planes.shape[0], planes.shape[-1]
+        rows = F.interpolate(planes.reshape(1, -1, w), size=size[1], mode="linear",
+                             align_corners=False).view(h, -1)
+        first, share = linear_taps(h, size[0])
+        bsz = answer.shape[0]
+        snapped = is_mask_like(answer) if snap is None else torch.full((bsz,), bool(snap))
+        return cls(rows, first, share, snapped)
+
+    def apply(self, guide: torch.Tensor, rows: slice) -> torch.Tensor:
+        """The answer's ``rows`` (a slice of the full height) from the guide's same rows
+        (B, 3, R, W): (B, 3, R, W) in [0, 1], a fresh tensor."""
+        first, share = self.first[rows], self.share[rows, None]
+        last = len(self.rows) - 1
+        planes = torch.empty(len(first), self.rows.shape[1])
+        starts = [0, *(torch.nonzero(first[1:] != first[:-1]).flatten() + 1).tolist()]
+        for start, stop in zip(starts, [*starts[1:], len(first)]):
+            j = int(first[start])
+            count = stop - start
+            torch.lerp(self.rows[j].expand(count, -1),
+                       self.rows[min(j + 1, last)].expand(count, -1), share[start:stop],
+                       out=planes[start:stop])
+        bsz, _, height, width = guide.shape
+        planes = planes.view(height, bsz, 12, width).permute(1, 2, 0, 3)  # (B, 12, R, W)
+        out = planes[:, 9:].clone()
+        for k in range(3):
+            out.addcmul_(planes[:, k:9:3], guide[:, k:k + 1])  # A[c, k] for c = 0..2
+        if bool(self.snap.any()):
+            grey = (out.mean(1, keepdim=True) > 0.5).to(out.dtype).expand_as(out)
+            out = torch.where(self.snap.to(out.device).view(-1, 1, 1, 1), grey, out)
+        return out.clamp_(0, 1)
+
+
 def guided_upsample(answer: torch.Tensor, guide: torch.Tensor, radius: int = 2,
                     eps: float = 1e-3, snap: bool | None = None) -> torch.Tensor:
     """Upsample ``answer`` (B, 3, h, w) to the guide's size (B, 3, H, W), edge-aware.
@@ -88,21 +173,61 @@ def guided_upsample(answer: torch.Tensor, guide: torch.Tensor, radius: int = 2,
     if answer.dim() != 4 or guide.dim() != 4 or answer.shape[0] != guide.shape[0]:
         raise InputError("guided_upsample takes (B, 3, h, w) answers and (B, 3, H, W) guides")
     answer, guide = answer.float(), guide.float()
+    height, width = guide.shape[-2:]
     low_guide = _resize(guide, tuple(answer.shape[-2:]), "area")
-    a, b = guided_coefficients(low_guide, answer, radius, eps)
-    size = tuple(guide.shape[-2:])
-    # One full-resolution coefficient plane at a time: a 4k answer stays ~100 MB.
-    out = _resize(b, size, "bilinear")
-    for k in range(3):
-        out.addcmul_(_resize(a[:, :, k], size, "bilinear"), guide[:, k:k + 1])
-    bsz = answer.shape[0]
-    mask_like = is_mask_like(answer) if snap is None else torch.full((bsz,), bool(snap))
-    if bool(mask_like.any()):
-        grey = out.mean(1, keepdim=True)
-        snapped = (grey > 0.5).to(out.dtype).expand_as(out)
-        out = torch.where(mask_like.to(out.device).view(-1, 1, 1, 1), snapped, out)
-    out = out.clamp_(0, 1)
+    fitted = GuidedFilter.fit(answer, low_guide, (height, width), radius, eps, snap)
+    out = torch.empty_like(guide)
+    for rows in bands(height, width):
+        out[:, :, rows] = fitted.apply(guide[:, :, rows], rows)
     return out[0] if single else out
+
+
+def guided_upsample_image(answer: torch.Tensor, query: Image.Image,
+                          then: ByteStep | None = None, radius: int = 2, eps: float = 1e-3,
+                          snap: bool | None = None) -> Image.Image:
+    """``guided_upsample`` from and to 8-bit images: ``answer`` (3, h, w) float and the
+    RGB ``query`` at the answer's size -> the answer as an RGB image, rounded as
+    ``canvas.tensor_to_pil`` rounds. The values of ``guided_upsample`` on the query as a
+    float tensor, computed band by band (``visprompt_core.bands``); ``then`` takes each
+    band of the query and of the rounded answer and returns the answer band to keep (a
+    pointwise step, such as ``colour_map.ColourLookup``)."""
+    if answer.dim() != 3:
+        raise InputError("guided_upsample_image takes a (3, h, w) answer")
+    width, height = query.size
+    planes = split_planes(query)
+    low_guide = area_from_planes(planes, tuple(answer.shape[-2:]))
+    fitted = GuidedFilter.fit(answer.float()[None], low_guide[None], (height, width),
+                              radius, eps, snap)
+    out = torch.empty(3, height, width, dtype=torch.uint8)
+    for rows in bands(height, width):
+        raw = stack_rows(planes, rows)
+        rounded = to_bytes(fitted.apply(to_unit(raw)[None], rows)[0])
+        if then is not None:
+            rounded = torch.from_numpy(then(raw.numpy(), rounded.numpy()))
+        out[:, rows] = rounded
+    return merge_planes(out)
+
+
+def area_from_planes(planes: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    """Three uint8 (H, W) planes -> (3, h, w): the values of ``_resize(image, size,
+    "area")`` on the image as float planes, each output row pooled on its own from its
+    adaptive-pooling window, converted to float a band at a time."""
+    height, width = planes[0].shape
+
+    def window(i: int) -> tuple[int, int]:  # adaptive pooling's rows for output row i
+        return i * height // size[0], -(-(i + 1) * height // size[0])
+
+    group = max(1, BAND_PIXELS // (width * -(-height // size[0])))
+    rows = []
+    for start in range(0, size[0], group):
+        stop = min(size[0], start + group)
+        top, bottom = window(start)[0], window(stop - 1)[1]
+        unit = to_unit(stack_rows(planes, slice(top, bottom)))[None]
+        for i in range(start, stop):
+            first, last = window(i)
+            rows.append(F.adaptive_avg_pool2d(unit[:, :, first - top:last - top],
+                                              (1, size[1]))[0])
+    return torch.cat(rows, 1)
 
 
 def bicubic_upsample(answer: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -3,6 +3,7 @@
     python benchmarks/bench_inference.py --model default
     python benchmarks/bench_inference.py --preset mae_vqgan_large   # random weights
     python benchmarks/bench_inference.py --preset mae_vqgan_large --optimize --threads 1
+    python benchmarks/bench_inference.py --size 4096x3072     # an artist's 4k canvas
 
 Prints the median over --repeat runs after --warmup runs, on the CPU and on CUDA when
 present (or only --device). Figures are for the machine it runs on. Like the CLI and the
@@ -78,7 +79,8 @@ def bench(args: argparse.Namespace, device: str) -> None:
     pair = (example, cv.tensor_to_pil(hue[0]))
     # a greyscale: a channel map, whose answer is the query so mapped at the answer size
     grey_pair = (example, ImageOps.grayscale(example).convert("RGB"))
-    query = Image.fromarray(rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8))
+    width, height = map(int, args.size.split("x"))
+    query = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
     canvas = cv.pil_to_tensor(cv.build_canvas([pair], query))[None].to(prompter.device)
     mask = cv.LAYOUT_2X2.patch_mask()
     tokens = prompter.logits(canvas, mask).argmax(-1)
@@ -116,7 +118,8 @@ def bench(args: argparse.Namespace, device: str) -> None:
         "    of which the linear filter's fit": timed(linear_fit, args.warmup, args.repeat,
                                                      sync),
     }
-    print(f"\n{prompter.name} on {device} ({prompter.dtype}), load {os.getloadavg()[0]:.2f}, "
+    print(f"\n{prompter.name} on {device} ({prompter.dtype}), query {args.size}, "
+          f"load {os.getloadavg()[0]:.2f}, "
           f"{prompter.info()['parameters'] / 1e6:.1f} M parameters, "
           f"torch threads {torch.get_num_threads()}")
     for name, seconds in figures.items():
@@ -129,6 +132,7 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="model name or file")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="random weights of a preset")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="only this device")
+    parser.add_argument("--size", default="1024x768", help="query size WxH (noise)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch intra-op threads (CPU)")

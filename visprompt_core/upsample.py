@@ -99,9 +99,12 @@ def is_mask_like(answer: torch.Tensor, chroma: float = 0.12, extreme: float = 0.
 def linear_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Where torch's bilinear ``interpolate`` (``align_corners=False``) samples an axis of
     ``n_in`` pixels for ``n_out``: per output index the first source index and the share
-    of the next one (0 at the last), computed in float32 as torch computes them."""
-    scale = torch.tensor(n_in, dtype=torch.float32) / n_out
-    source = ((torch.arange(n_out, dtype=torch.float32) + 0.5) * scale - 0.5).clamp(min=0)
+    of the next one (0 at the last). Positions as torch's kernel computes them: a float32
+    scale, and ``scale * (i + 0.5) - 0.5`` rounded once to float32 (its fused
+    multiply-add; exact in float64, then rounded)."""
+    scale = float(torch.tensor(n_in, dtype=torch.float32) / n_out)
+    index = torch.arange(n_out, dtype=torch.float64)
+    source = ((index + 0.5) * scale - 0.5).float().clamp(min=0)
     first = source.long()
     share = (source - first).clamp(0, 1)
     return first, torch.where(first < n_in - 1, share, torch.zeros_like(share))

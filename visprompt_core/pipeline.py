@@ -54,6 +54,9 @@ the query at the answer size, and a filled answer is the query filled at its own
 to ``flatting.FILL_SIZE``) brought to the answer size. Example pairs whose lines the cell
 breaks apart (thin, antialiased) are checked at their own size (``flatting.pair_fills``)
 where nothing at the cell's size explained them (no filter share, fill or snapping).
+The guided filter, the colour map and the channel map run on the full-size answer a band
+of rows at a time, from the query's 8-bit planes to the answer's (``visprompt_core.bands``):
+the pixels of whole float planes, without their fresh pages at 2-4k.
 """
 
 from __future__ import annotations

@@ -16,15 +16,15 @@ before the seventeenth session (torch's bilinear ``interpolate`` of the filter's
 coefficient planes, ``colour_map.apply_colour_maps``, ``canvas.pil_to_tensor`` and
 ``tensor_to_pil``); "bands" is the pipeline's code. Both run alternately in one process,
 so the ratio is measured side by side. ``--memory`` runs each path once more in a fresh
-process and prints its peak resident memory. Also prints how many pixels the two differ
-by (at most one level, at rounding ties of the interpolation).
+process and prints how much it adds at its peak to the resident memory (Linux). Also
+prints how many pixels the two differ by (at most one level, at rounding ties of the
+interpolation).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -116,15 +116,32 @@ def alternate(whole: Callable[[], Image.Image], banded: Callable[[], Image.Image
     return statistics.median(times[0]), statistics.median(times[1])
 
 
-def peak_memory(size: str, path: str, kind: str) -> float:
-    """Peak resident MiB of a fresh process that builds the inputs and runs one path
-    once."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    code = (f"import resource, sys; sys.path.insert(0, {here!r}); "
-            f"from visprompt_core.memory import keep_freed_memory; keep_freed_memory(); "
-            f"import bench_fullsize as b; w, h = map(int, {size!r}.split('x')); "
-            f"b.runners(w, h)[{path!r}][{int(kind == 'bands')}](); "
-            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+PEAK_CHILD = """
+import sys
+sys.path.insert(0, {here!r})
+from visprompt_core.memory import keep_freed_memory
+keep_freed_memory()
+import bench_fullsize as b
+fn = b.runners({width}, {height})[{path!r}][{index}]
+def rss(field):
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith(field + ":"))
+with open("/proc/self/clear_refs", "w") as refs:  # the peak starts again from here
+    refs.write("5")
+before = rss("VmRSS")
+fn()
+print(rss("VmHWM") - before)
+"""
+
+
+def peak_memory(width: int, height: int, path: str, banded: bool) -> float | None:
+    """MiB the step adds at its peak to the resident memory of a fresh process that has
+    built its inputs (Linux: the peak is reset through /proc/self/clear_refs); None where
+    that is not available."""
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    code = PEAK_CHILD.format(here=os.path.dirname(os.path.abspath(__file__)), width=width,
+                             height=height, path=path, index=int(banded))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
@@ -146,7 +163,8 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, threads "
           f"{torch.get_num_threads()}, load {os.getloadavg()[0]:.2f}")
     print(f"{'size':>10} {'step':<20} {'whole ms':>9} {'bands ms':>9} {'speed-up':>8} "
-          f"{'pixels differing':>17}" + ("  peak MiB whole / bands" if args.memory else ""))
+          f"{'pixels differing':>17}"
+          + ("  MiB added at the peak, whole / bands" if args.memory else ""))
     for size in args.sizes:
         width, height = map(int, size.split("x"))
         for name, (whole, banded) in runners(width, height).items():
@@ -156,11 +174,9 @@ def main() -> None:
             line = (f"{size:>10} {name:<20} {slow * 1000:9.1f} {fast * 1000:9.1f} "
                     f"{slow / fast:7.2f}x {differing:>8} (max {np.abs(a.astype(int) - b).max()})")
             if args.memory:
-                line += (f"  {peak_memory(size, name, 'whole'):.0f} / "
-                         f"{peak_memory(size, name, 'bands'):.0f}")
+                peaks = [peak_memory(width, height, name, banded) for banded in (False, True)]
+                line += "  " + " / ".join("n/a" if p is None else f"{p:.0f}" for p in peaks)
             print(line)
-    print(f"(peak resident memory of this process: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
 
 
 if __name__ == "__main__":

@@ -319,14 +319,19 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         found = find_symmetries(inputs, outputs, real)
     lines = _fit_channel_maps(answers, inputs, outputs, real, query, found == NONE) \
         if channel_maps else {}
-    colour_fit = pointwise_fit(inputs[:, 0], outputs[:, 0], radius, eps)
-    weight, contrast = transfer_plan(inputs[:, 0], outputs[:, 0], radius, eps, colour_fit)
-    linear = fit_linear_filter(inputs, outputs, pairs)
-    share = filter_weight(filter_fit(linear, inputs, outputs, pairs),
-                          _mean_colour_fit(inputs, outputs, real, colour_fit, radius, eps))
     exact = found != NONE  # answered exactly, by a symmetry or a channel map
     exact[list(lines)] = True
-    share = torch.where(exact, 0.0, share)  # such an answer is the query's pixels
+    linear: LinearFilter | None = None
+    if bool(exact.all()):  # every answer is its query's pixels: nothing more to fit
+        weight = share = contrast = torch.zeros(len(out), device=out.device)
+    else:
+        colour_fit = pointwise_fit(inputs[:, 0], outputs[:, 0], radius, eps)
+        weight, contrast = transfer_plan(inputs[:, 0], outputs[:, 0], radius, eps,
+                                         colour_fit)
+        linear = fit_linear_filter(inputs, outputs, pairs)
+        share = filter_weight(filter_fit(linear, inputs, outputs, pairs),
+                              _mean_colour_fit(inputs, outputs, real, colour_fit, radius, eps))
+        share = torch.where(exact, 0.0, share)  # an exact answer is the query's pixels
     picked = ((weight > 0) & (share < 1) & ~exact).nonzero().flatten()
     if len(picked):
         out[picked] = follow_plan(out[picked], reconstruct(picked), query[picked], radius,
@@ -366,7 +371,7 @@ def refine_cells(answers: torch.Tensor, example_in: torch.Tensor, example_out: t
         out[row] = fitted_map.apply(query[row][None])[0]
     unfiltered = out
     taken = (share > 0).nonzero().flatten()
-    if len(taken):
+    if linear is not None and len(taken):
         part = share[taken].view(-1, 1, 1, 1)
         filtered = apply_linear_filter(linear.select(taken), query[taken]).clamp(0, 1)
         out = out.clone()

@@ -47,6 +47,9 @@ from visprompt_core.boxfilter import box_mean
 from visprompt_core.errors import InputError
 
 UPSCALE_MODES = ("auto", "bicubic", "guided", "tiled")
+# Up to this many pixels, ``area_from_planes`` pools the whole image in one call (24 MiB
+# of float planes, below the allocator's mmap threshold); above, band by band.
+WHOLE_AREA_PIXELS = 1 << 21
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
@@ -213,9 +216,13 @@ def guided_upsample_image(answer: torch.Tensor, query: Image.Image,
 
 def area_from_planes(planes: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
     """Three uint8 (H, W) planes -> (3, h, w): the values of ``_resize(image, size,
-    "area")`` on the image as float planes, each output row pooled on its own from its
-    adaptive-pooling window, converted to float a band at a time."""
+    "area")`` on the image as float planes. Above ``WHOLE_AREA_PIXELS``, each output row
+    is pooled on its own from its adaptive-pooling window (the same sums), converted to
+    float a band at a time."""
     height, width = planes[0].shape
+    if height * width <= WHOLE_AREA_PIXELS:  # one call: its float planes stay on the heap
+        unit = to_unit(stack_rows(planes, slice(0, height)))[None]
+        return F.adaptive_avg_pool2d(unit, size)[0]
 
     def window(i: int) -> tuple[int, int]:  # adaptive pooling's rows for output row i
         return i * height // size[0], -(-(i + 1) * height // size[0])

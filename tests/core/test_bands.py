@@ -97,12 +97,17 @@ def test_bands_of_any_height_give_the_same_rows() -> None:
         assert torch.equal(torch.cat(parts, 2), whole)
 
 
-def test_area_from_planes_equals_area_interpolation() -> None:
-    image = noise_image(3001, 1234)
+@pytest.mark.parametrize(("height", "width", "size"), [
+    (3001, 1234, (111, 111)),  # above WHOLE_AREA_PIXELS: a row's window at a time
+    (333, 250, (111, 111)), (333, 250, (37, 20)),  # in one call
+])
+def test_area_from_planes_equals_area_interpolation(height: int, width: int,
+                                                    size: tuple[int, int]) -> None:
+    image = noise_image(height, width)
     planes = bands.split_planes(image)
-    expected = F.interpolate(cv.pil_to_tensor(image)[None].contiguous(), size=(111, 111),
+    expected = F.interpolate(cv.pil_to_tensor(image)[None].contiguous(), size=size,
                              mode="area")[0]
-    assert torch.equal(area_from_planes(planes, (111, 111)), expected)
+    assert torch.equal(area_from_planes(planes, size), expected)
 
 
 def random_colour_maps(seed: int) -> ColourMaps:

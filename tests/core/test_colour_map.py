@@ -91,8 +91,8 @@ def test_several_pairs_make_one_table_and_padding_does_not_count() -> None:
 
 def test_the_pipeline_answers_a_palette_swap_at_full_size(tiny_model: MAEVQGAN) -> None:
     """Through ``prompt``, with the detail recipe on: the tiny model's own answer is
-    noise; the map makes it the swapped query at 400 px (guided upscale) and at 111 px,
-    and the answer as decoded stays far from it."""
+    noise; the map makes it the swapped query at 400 px (guided or bicubic upscale) and
+    at 111 px, and the answer as decoded stays far from it."""
     example = shapes(333, [RED, BLUE, GREEN], seed=8)
     query = shapes(400, [BLUE, GREEN, RED], seed=9)
     pair = (cv.tensor_to_pil(example), cv.tensor_to_pil(swapped(example)))
@@ -104,10 +104,12 @@ def test_the_pipeline_answers_a_palette_swap_at_full_size(tiny_model: MAEVQGAN) 
         prompter = VisualPrompter(tiny_model, device="cpu")
         full = cv.pil_to_tensor(prompter.prompt([pair], query_image))[None]
         small = prompter.prompt([pair], query_image, answer_size=(111, 111))
+        bicubic = cv.pil_to_tensor(prompter.prompt([pair], query_image, upscale="bicubic"))
         plain = cv.pil_to_tensor(prompter.prompt([pair], query_image, detail=False))[None]
     finally:
         tiny_model.model_config = model_config
     assert float(psnr(full, truth)) > 40
+    assert float(psnr(bicubic[None], truth)) > 40  # the map over the bicubic answer, in bands
     small_truth = cv.tensor_to_pil(truth[0]).resize((111, 111), Image.Resampling.BICUBIC)
     # at 111 px some edge pixels mix colours the example's cells do not show: the model's
     assert float(psnr(cv.pil_to_tensor(small)[None], cv.pil_to_tensor(small_truth)[None])) > 20

@@ -148,6 +148,32 @@ def test_refine_cells_answers_with_the_map_only_where_the_model_agrees() -> None
     assert not torch.allclose(refined.answers[1], truth[1], atol=1e-2)
     assert refine(False).channel_maps == {}
     assert not torch.allclose(refine(False).answers[0], truth[0], atol=1e-3)
+    assert refined.linear is not None  # the second row still needs the filter's fit
+
+
+def test_rows_all_answered_by_maps_fit_nothing_else() -> None:
+    """When every row is a channel map the model agrees with, the colour, transfer and
+    filter fits are skipped (their results would be discarded); the answers are the
+    mapped queries, as when a row that needs them rides along."""
+    pictures, queries = smooth(8)[None], smooth(10)[None]
+    outputs, truth = pictures[:, [1, 2, 0]], queries[:, [1, 2, 0]]
+    answers = (truth + 0.05).clamp(0, 1)
+    asked: list[torch.Tensor] = []
+
+    def reconstruct(rows: torch.Tensor) -> torch.Tensor:
+        asked.append(rows)
+        return queries[rows]
+
+    alone = refine_cells(answers, pictures, outputs, queries, reconstruct, 12, 3e-4)
+    assert list(alone.channel_maps) == [0] and alone.linear is None and asked == []
+    assert torch.equal(alone.filter_share, torch.zeros(1))
+    other = smooth(11)[None]
+    blurred = torch.nn.functional.avg_pool2d(pictures, 5, 1, 2, count_include_pad=False)
+    mixed = refine_cells(torch.cat([answers, other]), torch.cat([pictures, pictures]),
+                         torch.cat([outputs, blurred]), torch.cat([queries, other]),
+                         lambda rows: torch.cat([queries, other])[rows], 12, 3e-4)
+    assert mixed.linear is not None and list(mixed.channel_maps) == [0]
+    assert torch.equal(mixed.answers[0], alone.answers[0])
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ spent most of its time there; ``visprompt_core.memory``, docs/performance.md). A
 ``BAND_PIXELS`` pixels stays in the CPU's caches and its buffers come from the heap.
 
 The image is split into three uint8 planes once (PIL's ``split``), each band is made
-float as ``canvas.pil_to_tensor`` makes it (``unit_rows``), and the answer band is
-rounded to 8 bits as ``canvas.tensor_to_pil`` rounds (``to_bytes``), then PIL's
-``merge`` interleaves the planes once at the end. A pointwise step therefore gives the
+float and the answer band rounded to 8 bits by the rules every image follows
+(``canvas.unit_from_bytes``, ``canvas.bytes_from_unit``), then PIL's ``merge``
+interleaves the planes once at the end. A pointwise step therefore gives the
 same pixels banded as on the whole image.
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from visprompt_core import canvas as cv
 from visprompt_core.errors import InputError
 
 # Pixels per band: 64 Ki keeps a band's few float planes within a CPU's caches.
@@ -50,17 +51,6 @@ def stack_rows(planes: Sequence[torch.Tensor], rows: slice) -> torch.Tensor:
     return torch.stack([plane[rows] for plane in planes])
 
 
-def to_unit(raw: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float32 in [0, 1], the values of ``canvas.pil_to_tensor``."""
-    return raw.float().div_(255.0)
-
-
-def to_bytes(band: torch.Tensor) -> torch.Tensor:
-    """Float in [0, 1] -> uint8, rounded as ``canvas.tensor_to_pil`` (``band`` is
-    overwritten)."""
-    return band.mul_(255).clamp_(0, 255).round_().to(torch.uint8)
-
-
 def merge_planes(planes: torch.Tensor) -> Image.Image:
     """(3, H, W) uint8 -> an RGB image."""
     return Image.merge("RGB", [Image.fromarray(plane.numpy()) for plane in planes])
@@ -71,7 +61,8 @@ def map_image(image: Image.Image, step: FloatStep) -> Image.Image:
     planes = split_planes(image)
     out = torch.empty(3, image.height, image.width, dtype=torch.uint8)
     for rows in bands(image.height, image.width):
-        out[:, rows] = to_bytes(step(to_unit(stack_rows(planes, rows))[None])[0])
+        band = cv.unit_from_bytes(stack_rows(planes, rows))[None]
+        out[:, rows] = cv.bytes_from_unit(step(band)[0])
     return merge_planes(out)
 
 

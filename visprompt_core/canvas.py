@@ -187,18 +187,29 @@ def to_rgb(image: Image.Image, background: RGB = WHITE) -> Image.Image:
     return image.convert("RGB")
 
 
+def unit_from_bytes(raw: torch.Tensor) -> torch.Tensor:
+    """uint8 levels -> float32 in [0, 1] (level / 255): how every 8-bit image is read."""
+    return raw.float().div_(255.0)
+
+
+def bytes_from_unit(values: torch.Tensor) -> torch.Tensor:
+    """Float in [0, 1] -> uint8 levels, scaled, clamped and rounded: how every answer is
+    written (``values`` is left as it is)."""
+    return values.float().mul(255).clamp_(0, 255).round_().to(torch.uint8)
+
+
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float (3, H, W) in [0, 1]."""
     arr = np.asarray(to_rgb(image), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+    return unit_from_bytes(torch.from_numpy(arr.copy()).permute(2, 0, 1))
 
 
 def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
     """Float (3, H, W) in [0, 1] -> RGB PIL image (rounded, clamped)."""
-    # Scaled, clamped and rounded in place, then made contiguous as uint8 (a quarter of
-    # the bytes to reorder); PIL takes the array without another copy.
-    hwc = tensor.detach().float().permute(1, 2, 0).mul(255).clamp_(0, 255).round_()
-    return Image.fromarray(hwc.to(torch.uint8).contiguous().cpu().numpy(), mode="RGB")
+    # Rounded to uint8 first, then made contiguous (a quarter of the bytes to reorder);
+    # PIL takes the array without another copy.
+    hwc = bytes_from_unit(tensor.detach().permute(1, 2, 0))
+    return Image.fromarray(hwc.contiguous().cpu().numpy(), mode="RGB")
 
 
 def build_canvas(

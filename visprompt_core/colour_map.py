@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from visprompt_core.canvas import bytes_from_unit, unit_from_bytes
+
 # Steps per channel of the colour grid (a bin is 1/31 wide).
 BINS = 32
 # The gate: at most this squared error (summed over the channels, averaged over the
@@ -118,9 +120,9 @@ class ColourLookup:
 
     @classmethod
     def of(cls, maps: ColourMaps, row: int = 0) -> ColourLookup:
-        steps = _steps(torch.arange(256, dtype=torch.float32).div_(255.0)).int()
+        steps = _steps(unit_from_bytes(torch.arange(256, dtype=torch.uint8))).int()
         levels = torch.stack([steps * BINS * BINS, steps * BINS, steps])
-        colours = maps.values[row].float().mul(255).clamp_(0, 255).round_().to(torch.uint8)
+        colours = bytes_from_unit(maps.values[row])
         occupied = maps.occupied[row].to(torch.uint8).mul_(255)[:, None]
         return cls(levels.numpy(), torch.cat([colours, occupied], 1).numpy())
 

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from visprompt_core import canvas as cv
 from visprompt_core.bands import (
     BAND_PIXELS,
     ByteStep,
@@ -40,8 +41,6 @@ from visprompt_core.bands import (
     merge_planes,
     split_planes,
     stack_rows,
-    to_bytes,
-    to_unit,
 )
 from visprompt_core.boxfilter import box_mean
 from visprompt_core.errors import InputError
@@ -207,7 +206,7 @@ def guided_upsample_image(answer: torch.Tensor, query: Image.Image,
     out = torch.empty(3, height, width, dtype=torch.uint8)
     for rows in bands(height, width):
         raw = stack_rows(planes, rows)
-        rounded = to_bytes(fitted.apply(to_unit(raw)[None], rows)[0])
+        rounded = cv.bytes_from_unit(fitted.apply(cv.unit_from_bytes(raw)[None], rows)[0])
         if then is not None:
             rounded = torch.from_numpy(then(raw.numpy(), rounded.numpy()))
         out[:, rows] = rounded
@@ -221,7 +220,7 @@ def area_from_planes(planes: Sequence[torch.Tensor], size: tuple[int, int]) -> t
     float a band at a time."""
     height, width = planes[0].shape
     if height * width <= WHOLE_AREA_PIXELS:  # one call: its float planes stay on the heap
-        unit = to_unit(stack_rows(planes, slice(0, height)))[None]
+        unit = cv.unit_from_bytes(stack_rows(planes, slice(0, height)))[None]
         return F.adaptive_avg_pool2d(unit, size)[0]
 
     def window(i: int) -> tuple[int, int]:  # adaptive pooling's rows for output row i
@@ -232,7 +231,7 @@ def area_from_planes(planes: Sequence[torch.Tensor], size: tuple[int, int]) -> t
     for start in range(0, size[0], group):
         stop = min(size[0], start + group)
         top, bottom = window(start)[0], window(stop - 1)[1]
-        unit = to_unit(stack_rows(planes, slice(top, bottom)))[None]
+        unit = cv.unit_from_bytes(stack_rows(planes, slice(top, bottom)))[None]
         for i in range(start, stop):
             first, last = window(i)
             rows.append(F.adaptive_avg_pool2d(unit[:, :, first - top:last - top],

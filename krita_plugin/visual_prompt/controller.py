@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 MASK_SOURCES = ("selection", "layer", "none")
 LAYER_PREFIX = "Visual Prompt"
 _NAME_RE = re.compile(rf"^{LAYER_PREFIX} (\d+)\b")
+# Example layers are sent at most this many pixels on their longer side. The server
+# reads example pairs at no larger size: as 111-px canvas cells, and at up to 1,024 px
+# where it checks whether they fill the areas their lines close
+# (visprompt_core.flatting.GATE_SIZE). A 4k pair then costs a sixteenth of the encoding
+# and of the request, which stays under the server's body limit.
+EXAMPLE_SIDE = 1024
 
 
 @dataclass
@@ -105,6 +111,16 @@ def answer_size_for(region: Rect, longest: int) -> tuple[int, int] | None:
     return max(1, round(w * longest / h)), longest
 
 
+def example_size(region: Rect) -> tuple[int, int]:
+    """The size an example layer of ``region`` is sent at: its own, or scaled down to
+    ``EXAMPLE_SIDE`` on the longer side."""
+    if max(region.width, region.height) <= EXAMPLE_SIDE:
+        return region.width, region.height
+    size = answer_size_for(region, EXAMPLE_SIDE)
+    assert size is not None
+    return size
+
+
 def _layer_name(doc: DocumentPort, layer_id: str) -> str:
     for layer in doc.layers():
         if layer.id == layer_id:
@@ -124,6 +140,15 @@ def _example_name(layers: list[LayerInfo], layer_id: str) -> str:
 
 def _png_of(image: RgbaImage) -> str:
     return png.b64encode(png.encode_rgba(image.rgba, image.rect.width, image.rect.height))
+
+
+def _example_png_of(image: RgbaImage) -> str:
+    """An example layer's pixels as base64 PNG at ``example_size``."""
+    w, h = image.rect.width, image.rect.height
+    size = example_size(image.rect)
+    if size == (w, h):
+        return _png_of(image)
+    return png.b64encode(png.encode_rgba(png.scale_rgba(image.rgba, w, h, *size), *size))
 
 
 def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
@@ -180,7 +205,8 @@ def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
         if rect.empty:
             raise InputError(f"The example layers {_example_name(layers, a)} are empty.")
         examples.append(
-            ExamplePair(_png_of(doc.read_layer(a, rect)), _png_of(doc.read_layer(b, rect)))
+            ExamplePair(_example_png_of(doc.read_layer(a, rect)),
+                        _example_png_of(doc.read_layer(b, rect)))
         )
     query = doc.read_layer(query_id, region)
     mask_png = None
@@ -266,6 +292,23 @@ def check_limits(plan: Plan, limits: ServerInfo | None) -> None:
         )
 
 
+def check_body(request: PromptRequest, limits: ServerInfo | None) -> None:
+    """Refuse before sending a request whose images alone are more than the server
+    accepts in one body."""
+    if limits is None or not limits.max_body_bytes:
+        return
+    images = [request.query, request.mask or ""]
+    images += [text for pair in request.examples for text in (pair.input, pair.output)]
+    size = sum(len(text) for text in images)
+    if size > limits.max_body_bytes:
+        raise InputError(
+            f"The images of this prompt come to {size / 2**20:.0f} MB encoded; the server "
+            f"accepts at most {limits.max_body_bytes / 2**20:.0f} MB per request. Select a "
+            "smaller region or use fewer example pairs (or start the server with a larger "
+            "--max-body-mb)."
+        )
+
+
 def answer_image(plan: Plan, response: PromptResponse) -> RgbaImage:
     """The answer as pixels for the plan's region, masked by the plan's mask."""
     rgba, width, height = png.decode_rgba(png.b64decode(response.image))
@@ -332,6 +375,7 @@ class PromptController(QObject):
         try:
             request, plan = prepare(doc, choices)
             check_limits(plan, self.limits)
+            check_body(request, self.limits)
             doc.save_choices(choices.to_dict())
         except PluginError as exc:
             self.message.emit(str(exc), "error")

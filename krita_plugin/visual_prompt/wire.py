@@ -175,6 +175,7 @@ class ServerInfo:
     max_pairs: int = 8
     max_pool: int = 0  # 0 = the server cannot select from a library of pairs
     max_pixels: int = 0
+    max_body_bytes: int = 0  # 0 = not said (an older server)
     ensemble: bool = False
     models: list[ModelInfo] = field(default_factory=list)
 
@@ -194,6 +195,7 @@ class ServerInfo:
                 max_pairs=int(data.get("max_pairs") or 8),
                 max_pool=int(data.get("max_pool") or 0),
                 max_pixels=int(data.get("max_pixels") or 0),
+                max_body_bytes=int(data.get("max_body_bytes") or 0),
                 ensemble=bool(data.get("ensemble", False)),
                 models=models,
             )

@@ -40,6 +40,7 @@ def test_health_and_info(qtbot: Any, client: Client) -> None:
     info = wait(qtbot, client.info()).result
     assert isinstance(info, ServerInfo)
     assert "default" in [m.name for m in info.models] and info.max_pairs >= 1
+    assert info.max_body_bytes == 64 * 2**20  # the server's default, read for check_body
 
 
 def test_prompt_answers_at_the_query_size(qtbot: Any, client: Client) -> None:

@@ -359,3 +359,45 @@ def test_library_limits_are_checked_before_sending(qapp: Any, krita: Any) -> Non
     assert messages[0].startswith("4 example pairs are chosen (3 from the library")
     assert "library of at most 3 example pairs" in messages[0]
     assert bytes(doc.annotation("visual_prompt")) == b""
+
+
+def test_large_example_layers_are_sent_at_the_example_side(qapp: Any, krita: Any) -> None:
+    from visual_prompt.controller import EXAMPLE_SIDE
+
+    w, h = EXAMPLE_SIDE * 2 + 50, 700
+    doc = make_document(krita, w=w, h=h)
+    nodes = {node.name(): node for node in doc.rootNode().childNodes()}
+    left, right = native_pixel(doc, 200, 30, 30), native_pixel(doc, 30, 200, 30)
+    half = w // 2  # the example input: red left half, green right half, across the image
+    nodes["example in"].setPixelData((left * half + right * (w - half)) * h, 0, 0, w, h)
+    request, plan = prepare(KritaDocument(doc), choices_for(doc, mask="none"))
+    example_in, sent_w, sent_h = decoded(request.examples[0].input)
+    _out, out_w, out_h = decoded(request.examples[0].output)
+    assert (sent_w, sent_h) == (out_w, out_h) == (EXAMPLE_SIDE, round(h * EXAMPLE_SIDE / w))
+    row = sent_h // 2 * sent_w * 4
+    assert example_in[row:row + 4] == bytes([200, 30, 30, 255])  # still red on the left
+    end = row + (sent_w - 1) * 4
+    assert example_in[end:end + 4] == bytes([30, 200, 30, 255])  # and green on the right
+    assert decoded(request.query)[1:] == (plan.region.width, plan.region.height)  # not scaled
+
+
+def test_examples_are_sent_no_smaller_than_the_server_reads_them() -> None:
+    flatting = pytest.importorskip("visprompt_core.flatting")
+    from visual_prompt.controller import EXAMPLE_SIDE
+
+    assert EXAMPLE_SIDE >= flatting.GATE_SIZE
+
+
+def test_requests_over_the_body_limit_are_refused_before_sending(qapp: Any, krita: Any) -> None:
+    from visual_prompt.controller import check_body
+    from visual_prompt.wire import ServerInfo
+
+    doc = make_document(krita)
+    request, _plan = prepare(KritaDocument(doc), choices_for(doc, mask="none"))
+    images = len(request.query) + len(request.examples[0].input) + len(
+        request.examples[0].output)
+    check_body(request, None)
+    check_body(request, ServerInfo())  # an older server says nothing
+    check_body(request, ServerInfo(max_body_bytes=images))
+    with pytest.raises(InputError, match="at most 0 MB per request"):
+        check_body(request, ServerInfo(max_body_bytes=images - 1))

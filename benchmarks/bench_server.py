@@ -228,6 +228,9 @@ def main() -> int:
     p.add_argument("--model", default="default")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (server and direct)")
     p.add_argument("--image-size", type=int, default=512, help="side of the square images")
+    p.add_argument("--example-size", type=int, default=None,
+                   help="send the example pair at this side (as the Krita plugin sends "
+                        "example layers at up to 1024 px); default: --image-size")
     p.add_argument("--upscale", default=None, help="options.upscale (default: the core's)")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--requests", type=int, default=64, help="requests per level (>= clients)")
@@ -235,7 +238,11 @@ def main() -> int:
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args()
 
-    images = make_images(args.image_size)
+    src, dst, query = make_images(args.image_size)
+    if args.example_size is not None:
+        side = (args.example_size, args.example_size)
+        src, dst = (im.resize(side, Image.Resampling.BICUBIC) for im in (src, dst))
+    images = (src, dst, query)
     body = body_for(*images, args.upscale)
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(args, Path(tmp))
@@ -245,7 +252,8 @@ def main() -> int:
                 f"server: model {info['loaded_model']} on {info['device']}, "
                 f"{info['model_info'].get('parameters', 0) / 1e6:.1f} M parameters, "
                 f"max batch {info['max_batch']}, body {len(body) / 1024:.0f} KiB "
-                f"({args.image_size}px images)"
+                f"({args.image_size}px query, "
+                f"{args.example_size or args.image_size}px examples)"
             )
             server.post("/v1/prompt", body)  # warm-up
             levels = []

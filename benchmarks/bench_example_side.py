@@ -90,7 +90,8 @@ def main() -> None:
         a, b = (np.asarray(answers[n], dtype=np.int16) for n in ("full", "sent"))
         changed = int((a != b).any(-1).sum())
         differing, total = differing + changed, total + a.shape[0] * a.shape[1]
-        between = float(psnr(torch.from_numpy(a / 255.0)[None], torch.from_numpy(b / 255.0)[None])[0])
+        between = float(psnr(torch.from_numpy(a / 255.0)[None],
+                             torch.from_numpy(b / 255.0)[None])[0])
         print(f"{family:>16} {changed / (a.shape[0] * a.shape[1]):8.2%} {between:9.1f} "
               f"{score(answers['full'], truth, family):7.3f} "
               f"{score(answers['sent'], truth, family):7.3f}")

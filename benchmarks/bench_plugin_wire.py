@@ -104,6 +104,33 @@ def alternate(variants: dict[str, Callable[[], object]], repeat: int
     return {name: (statistics.median(times[name]), results[name]) for name in variants}
 
 
+def measure(size: str, repeat: int) -> None:
+    w, h = map(int, size.split("x"))
+    layers = [layer(w, h, seed) for seed in range(3)]
+    query = layers[-1]
+    one = alternate({"Qt": lambda: len(qt_png(query, w, h)),
+                     "ours": lambda: len(png.encode_rgba(query, w, h))}, repeat)
+    whole = alternate({"before": lambda: request_before(layers, w, h),
+                       "now": lambda: request_now(layers, w, h)}, repeat)
+    files = {"Pillow": pillow_png(query, w, h), "ours": our_png(query, w, h)}
+    back = alternate({name: (lambda data=data: png.decode_rgba(data)[0])
+                      for name, data in files.items()}, repeat)
+    if back["Pillow"][1] != back["ours"][1] or png.decode_rgba(
+            png.encode_rgba(query, w, h))[0] != query:
+        raise SystemExit("the files did not decode to the same pixels")
+    (qt_s, qt_n), (our_s, our_n) = one["Qt"], one["ours"]
+    (old_s, old_n), (new_s, new_n) = whole["before"], whole["now"]
+    print(f"\n{size}, photograph-like opaque layers, median of {repeat}")
+    print(f"  one layer: Qt {qt_s * 1000:.0f} ms ({qt_n / 1e6:.1f} MB), ours "
+          f"{our_s * 1000:.0f} ms ({our_n / 1e6:.1f} MB): {qt_s / our_s:.2f}x")
+    print(f"  request (a pair and the query): before {old_s * 1000:.0f} ms, "
+          f"{old_n / 2**20:.1f} MiB base64; now {new_s * 1000:.0f} ms, "
+          f"{new_n / 2**20:.1f} MiB: {old_s / new_s:.2f}x")
+    print(f"  answer decoded by QImage: Pillow's file ({len(files['Pillow']) / 1e6:.1f} MB)"
+          f" {back['Pillow'][0] * 1000:.0f} ms, ours ({len(files['ours']) / 1e6:.1f} MB) "
+          f"{back['ours'][0] * 1000:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,30 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     for size in args.sizes:
-        w, h = map(int, size.split("x"))
-        layers = [layer(w, h, seed) for seed in range(3)]
-        query = layers[-1]
-        one = alternate({"Qt": lambda: len(qt_png(query, w, h)),
-                         "ours": lambda: len(png.encode_rgba(query, w, h))}, args.repeat)
-        whole = alternate({"before": lambda: request_before(layers, w, h),
-                           "now": lambda: request_now(layers, w, h)}, args.repeat)
-        files = {"Pillow": pillow_png(query, w, h), "ours": our_png(query, w, h)}
-        back = alternate({name: (lambda data=data: png.decode_rgba(data)[0])
-                          for name, data in files.items()}, args.repeat)
-        if back["Pillow"][1] != back["ours"][1] or png.decode_rgba(
-                png.encode_rgba(query, w, h))[0] != query:
-            raise SystemExit("the files did not decode to the same pixels")
-        (qt_s, qt_n), (our_s, our_n) = one["Qt"], one["ours"]
-        (old_s, old_n), (new_s, new_n) = whole["before"], whole["now"]
-        print(f"\n{size}, photograph-like opaque layers, median of {args.repeat}")
-        print(f"  one layer: Qt {qt_s * 1000:.0f} ms ({qt_n / 1e6:.1f} MB), ours "
-              f"{our_s * 1000:.0f} ms ({our_n / 1e6:.1f} MB): {qt_s / our_s:.2f}x")
-        print(f"  request (a pair and the query): before {old_s * 1000:.0f} ms, "
-              f"{old_n / 2**20:.1f} MiB base64; now {new_s * 1000:.0f} ms, "
-              f"{new_n / 2**20:.1f} MiB: {old_s / new_s:.2f}x")
-        print(f"  answer decoded by QImage: Pillow's file ({len(files['Pillow']) / 1e6:.1f} MB)"
-              f" {back['Pillow'][0] * 1000:.0f} ms, ours ({len(files['ours']) / 1e6:.1f} MB) "
-              f"{back['ours'][0] * 1000:.0f} ms")
+        measure(size, args.repeat)
     print(f"\nload {os.getloadavg()[0]:.2f}")
 
 

@@ -41,6 +41,9 @@ FILTER_RIDGE, FILTER_SPREAD = 1e-6, 0.03
 FILTER_GATE_LOW, FILTER_GATE_HIGH = 0.85, 0.95
 # An example output with less variance than this shows no filter (a flat colour).
 FLAT_VARIANCE = 1e-6
+# Full-size planes are padded on to FFT lengths with no prime factor above 5: a 4k query's
+# padded 3682x4908 (factors 263 and 409) took 1.6x as long as 3750x5000 (docs/performance.md).
+FFT_PRIMES = (2, 3, 5)
 
 
 @dataclass(frozen=True)
@@ -156,12 +159,17 @@ def apply_linear_filter_at_scale(linear: LinearFilter, images: torch.Tensor,
     W/w image pixels, so the kernel's frequency response is read at the image's
     frequencies times that span; above the cell's Nyquist frequency, where the cells show
     nothing, the response at the Nyquist edge carries on (a blur keeps removing detail, an
-    inversion keeps inverting it). Edges are mirrored, as in ``apply_linear_filter``."""
+    inversion keeps inverting it). Edges are mirrored, as in ``apply_linear_filter``, by
+    the kernel's reach and on the far sides up to a fast FFT length
+    (``fast_fft_length``)."""
     h, w = images.shape[-2:]
     span_y, span_x = h / cell[0], w / cell[1]
     pad_y = min(h - 1, math.ceil(linear.radius * span_y))
     pad_x = min(w - 1, math.ceil(linear.radius * span_x))
-    size = (h + 2 * pad_y, w + 2 * pad_x)
+    # the far side's mirror is longer, up to a fast FFT length (never more than h - 1)
+    size = (fast_fft_length(h + 2 * pad_y, h + pad_y + h - 1),
+            fast_fft_length(w + 2 * pad_x, w + pad_x + w - 1))
+    pads = (pad_x, size[1] - w - pad_x, pad_y, size[0] - h - pad_y)
     taps = torch.arange(-linear.radius, linear.radius + 1, device=images.device,
                         dtype=torch.float32)
 
@@ -176,10 +184,23 @@ def apply_linear_filter_at_scale(linear: LinearFilter, images: torch.Tensor,
         response = rows @ linear.kernel[b].to(rows.dtype) @ cols.T  # (H', W'//2+1)
         for c in range(images.shape[1]):  # one plane at a time: 4k images stay in memory
             plane = (images[b, c].float() - linear.in_mean[b, c])[None, None]
-            padded = F.pad(plane, (pad_x, pad_x, pad_y, pad_y), mode="reflect")[0, 0]
+            padded = F.pad(plane, pads, mode="reflect")[0, 0]
             filtered = torch.fft.irfft2(torch.fft.rfft2(padded) * response, s=size)
             out[b, c] = filtered[pad_y:pad_y + h, pad_x:pad_x + w] + linear.out_mean[b, c]
     return out
+
+
+def fast_fft_length(n: int, most: int) -> int:
+    """The smallest length from ``n`` to ``most`` with no prime factor above 5 (FFT_PRIMES),
+    or ``n`` where there is none."""
+    for length in range(n, most + 1):
+        rest = length
+        for prime in FFT_PRIMES:
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1:
+            return length
+    return n
 
 
 def filter_fit(linear: LinearFilter, example_in: torch.Tensor, example_out: torch.Tensor,

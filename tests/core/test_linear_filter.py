@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from visprompt_core import canvas as cv
+from visprompt_core import linear_filter
 from visprompt_core.data import ops
 from visprompt_core.data.episodes import episode_seed, generate_batch
 from visprompt_core.data.metrics import psnr
@@ -20,6 +21,7 @@ from visprompt_core.linear_filter import (
     LinearFilter,
     apply_linear_filter,
     apply_linear_filter_at_scale,
+    fast_fft_length,
     filter_fit,
     filter_weight,
     fit_linear_filter,
@@ -131,6 +133,32 @@ def test_a_filter_fitted_on_cells_applies_at_full_size() -> None:
     inverted = fit_linear_filter(shrunk(example), shrunk(1 - example))
     answer = apply_linear_filter_at_scale(inverted, query, (111, 111)).clamp(0, 1)
     assert (psnr(answer, 1 - query) > 45).all(), psnr(answer, 1 - query)
+
+
+def test_fast_fft_lengths_have_no_prime_factor_above_5() -> None:
+    assert fast_fft_length(3682, 10_000) == 3750  # a 4k query's padded rows
+    assert fast_fft_length(4908, 10_000) == 5000
+    assert fast_fft_length(4096, 4096) == 4096  # already fast
+    assert fast_fft_length(263, 269) == 263  # none up to the limit: as it was
+    assert fast_fft_length(263, 270) == 270
+
+
+def test_padding_on_to_fast_lengths_changes_answers_only_by_rounding(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 327x211 query (padded to 393x253, then to 400x256): the same filtered pixels, to
+    float rounding, as with the exact padded lengths."""
+    cells = scenes(2, 41)
+    query = large_scenes(1, 42, 444)[:, :, :211, :327]
+    blurred = ops.gaussian_blur(cells, torch.full((2,), 2.0))
+    for outputs in (blurred, 1 - cells, cells + 0.8 * (cells - blurred)):
+        linear = fit_linear_filter(cells, outputs).select(torch.tensor([0]))
+        fast = apply_linear_filter_at_scale(linear, query, (111, 111))
+        with monkeypatch.context() as patch:
+            patch.setattr(linear_filter, "fast_fft_length", lambda n, most: n)
+            exact = apply_linear_filter_at_scale(linear, query, (111, 111))
+        assert fast.shape == exact.shape == query.shape
+        assert not torch.equal(fast, exact)  # other lengths, other rounding
+        torch.testing.assert_close(fast, exact, atol=2e-4, rtol=0)
 
 
 def test_guided_answers_keep_a_blur_blurred(tiny_model: MAEVQGAN) -> None:

@@ -185,8 +185,10 @@ def apply_linear_filter_at_scale(linear: LinearFilter, images: torch.Tensor,
         for c in range(images.shape[1]):  # one plane at a time: 4k images stay in memory
             plane = (images[b, c].float() - linear.in_mean[b, c])[None, None]
             padded = F.pad(plane, pads, mode="reflect")[0, 0]
-            filtered = torch.fft.irfft2(torch.fft.rfft2(padded) * response, s=size)
-            out[b, c] = filtered[pad_y:pad_y + h, pad_x:pad_x + w] + linear.out_mean[b, c]
+            spectrum = torch.fft.rfft2(padded)
+            filtered = torch.fft.irfft2(spectrum.mul_(response), s=size)
+            torch.add(filtered[pad_y:pad_y + h, pad_x:pad_x + w], linear.out_mean[b, c],
+                      out=out[b, c])
     return out
 
 

@@ -76,7 +76,7 @@ from visprompt_core import canvas as cv
 from visprompt_core.boxes import FittedBox
 from visprompt_core.channel_map import ChannelMaps
 from visprompt_core.checkpoints import load_model_file
-from visprompt_core.colour_map import ColourLookup, ColourMaps, apply_colour_maps
+from visprompt_core.colour_map import ColourLookup, ColourMaps
 from visprompt_core.detail import ExampleCells, refine
 from visprompt_core.ensemble import ARRANGEMENTS, Arrangement
 from visprompt_core.errors import InputError
@@ -94,8 +94,8 @@ from visprompt_core.registry import resolve_model
 from visprompt_core.selection import MAX_POOL, select_examples
 from visprompt_core.symmetry import NONE as NO_SYMMETRY
 from visprompt_core.upsample import (
+    blend_filtered_image,
     choose_upscale,
-    guided_upsample,
     guided_upsample_image,
     is_mask_like,
 )
@@ -610,19 +610,14 @@ class VisualPrompter:
             query = cv.to_rgb(req.query)
             if query.size != size:
                 query = query.resize(size, Image.Resampling.BICUBIC)
-            if part is None:  # from the 8-bit query to the 8-bit answer, band by band
-                then = None if colour_map is None else ColourLookup.of(colour_map)
+            # from the 8-bit query to the 8-bit answer, band by band
+            then = None if colour_map is None else ColourLookup.of(colour_map)
+            if part is None:
                 return guided_upsample_image(cell.float(), query, then)
-            # planar: the full-size passes run 2-4x faster than on the interleaved
-            # layout pil_to_tensor's view has
-            guide = cv.pil_to_tensor(query).contiguous()
+            # the filter's FFTs need whole planes: the query as planar floats
+            guide = cv.unit_from_bytes(torch.stack(bands.split_planes(query)))
             filtered = apply_linear_filter_at_scale(part.linear, guide[None], cell.shape[-2:])
-            answer = part.share * filtered[0].clamp(0, 1)
-            if part.share < 1:
-                answer += (1 - part.share) * guided_upsample(part.unfiltered, guide)
-            if colour_map is not None:
-                answer = apply_colour_maps(colour_map, guide[None], answer[None])[0]
-            return cv.tensor_to_pil(answer)
+            return blend_filtered_image(filtered[0], part.share, part.unfiltered, query, then)
         resample = cv.resample_filter(req.resample)
         answer = cv.tensor_to_pil(cell).resize(size, resample)
         if colour_map is None:

@@ -213,6 +213,38 @@ def guided_upsample_image(answer: torch.Tensor, query: Image.Image,
     return merge_planes(out)
 
 
+def blend_filtered_image(filtered: torch.Tensor, share: float, answer: torch.Tensor,
+                         query: Image.Image, then: ByteStep | None = None) -> Image.Image:
+    """An answer that is partly its example pair's linear filter, from and to 8-bit
+    images: ``share`` (0..1] of ``filtered`` (3, H, W), the RGB ``query`` through the
+    filter at the answer size, clamped to [0, 1], plus the rest of ``answer`` (3, h, w),
+    the answer cell before the filter, guided up by the query (``guided_upsample``'s
+    defaults). Rounded as ``canvas.tensor_to_pil`` rounds, then through ``then`` as in
+    ``guided_upsample_image``; band by band (``visprompt_core.bands``)."""
+    if filtered.dim() != 3 or answer.dim() != 3:
+        raise InputError("blend_filtered_image takes (3, H, W) and (3, h, w) tensors")
+    width, height = query.size
+    if tuple(filtered.shape[-2:]) != (height, width):
+        raise InputError("the filtered query must have the query's size")
+    planes = split_planes(query)
+    guided = None
+    if share < 1:
+        low_guide = area_from_planes(planes, tuple(answer.shape[-2:]))
+        guided = GuidedFilter.fit(answer.float()[None], low_guide[None], (height, width),
+                                  2, 1e-3, None)
+    out = torch.empty(3, height, width, dtype=torch.uint8)
+    for rows in bands(height, width):
+        raw = stack_rows(planes, rows)
+        band = share * filtered[:, rows].clamp(0, 1)
+        if guided is not None:
+            band += (1 - share) * guided.apply(cv.unit_from_bytes(raw)[None], rows)[0]
+        rounded = cv.bytes_from_unit(band)
+        if then is not None:
+            rounded = torch.from_numpy(then(raw.numpy(), rounded.numpy()))
+        out[:, rows] = rounded
+    return merge_planes(out)
+
+
 def area_from_planes(planes: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
     """Three uint8 (H, W) planes -> (3, h, w): the values of ``_resize(image, size,
     "area")`` on the image as float planes. Above ``WHOLE_AREA_PIXELS``, each output row

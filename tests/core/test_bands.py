@@ -17,6 +17,7 @@ from visprompt_core.errors import InputError
 from visprompt_core.upsample import (
     GuidedFilter,
     area_from_planes,
+    blend_filtered_image,
     guided_coefficients,
     guided_upsample,
     guided_upsample_image,
@@ -149,3 +150,27 @@ def test_guided_image_is_the_float_path_rounded(snap: bool) -> None:
     assert difference.max() <= 1 and (difference > 0).mean() < 1e-4
     with pytest.raises(InputError):
         guided_upsample_image(answer[None], query)
+
+
+@pytest.mark.parametrize(("share", "mapped"), [(1.0, False), (0.6, False), (0.6, True)])
+def test_filtered_blend_is_the_whole_plane_path_rounded(share: float, mapped: bool) -> None:
+    """An answer partly the example pair's linear filter: band by band from the 8-bit
+    query, the same pixels as the whole float planes the pipeline blended before (the
+    filtered query clamped, the rest guided up, the colour map, then rounded)."""
+    torch.manual_seed(9)
+    answer = torch.rand(3, 111, 111)
+    query = smooth_image(300, 500, 10)
+    guide = cv.pil_to_tensor(query).contiguous()
+    filtered = 1.2 * guide - 0.1 + 0.05 * torch.randn(guide.shape)  # beyond [0, 1] too
+    maps = random_colour_maps(11)
+    whole = share * filtered.clamp(0, 1)
+    if share < 1:
+        whole += (1 - share) * guided_upsample(answer, guide)
+    if mapped:
+        whole = apply_colour_maps(maps, guide[None], whole[None])[0]
+    expected = np.asarray(cv.tensor_to_pil(whole))
+    then = ColourLookup.of(maps) if mapped else None
+    ours = np.asarray(blend_filtered_image(filtered, share, answer, query, then))
+    assert np.array_equal(ours, expected)
+    with pytest.raises(InputError):
+        blend_filtered_image(filtered[:, :10], share, answer, query)

@@ -7,8 +7,9 @@ decompression bomb) is refused cheaply.
 Answers are written by ``png_bytes``, not by Pillow: every row "Up"-filtered (the row
 above subtracted, one numpy operation) and deflated with zlib's run-length strategy.
 Pillow chooses a filter per row and deflates at a full level; on a 4096x3072 answer
-that took 3-4x as long for files of about the same size (docs/performance.md, "Answer
-encoding"), longer than the prompt itself.
+that took 3-4x as long for files of about the same size, longer than the prompt itself
+(docs/performance.md, "Sending 4k layers"). The Krita plugin writes its PNG files the
+same way with the standard library alone (``krita_plugin/visual_prompt/png_writer.py``).
 """
 
 from __future__ import annotations

@@ -10,10 +10,8 @@ from __future__ import annotations
 try:
     from PyQt5 import QtCore, QtGui, QtNetwork, QtWidgets
     from PyQt5.QtCore import (
-        QBuffer,
         QByteArray,
         QEventLoop,
-        QIODevice,
         QObject,
         QProcess,
         QProcessEnvironment,
@@ -51,10 +49,8 @@ try:
 except ImportError:  # pragma: no cover - exercised only on a PyQt6 Krita
     from PyQt6 import QtCore, QtGui, QtNetwork, QtWidgets  # type: ignore[no-redef]
     from PyQt6.QtCore import (  # type: ignore[no-redef,assignment]
-        QBuffer,
         QByteArray,
         QEventLoop,
-        QIODevice,
         QObject,
         QProcess,
         QProcessEnvironment,
@@ -111,7 +107,6 @@ def byte_array_data(data: QByteArray) -> bytes:
 __all__ = [
     "QT_API",
     "QApplication",
-    "QBuffer",
     "QByteArray",
     "QCheckBox",
     "QColor",
@@ -121,7 +116,6 @@ __all__ = [
     "QFormLayout",
     "QGroupBox",
     "QHBoxLayout",
-    "QIODevice",
     "QIcon",
     "QImage",
     "QKeySequence",

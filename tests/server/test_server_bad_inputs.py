@@ -74,6 +74,18 @@ def test_bad_image_in_example_names_the_field(server: ServerProcess) -> None:
     assert "examples[1].output" in answer.json()["error"]["message"]
 
 
+def test_undecodable_images_are_reported_in_request_order(server: ServerProcess) -> None:
+    """Images are decoded side by side; of two that fail only once their pixels are read
+    (valid headers, truncated data), the earlier field is named."""
+    truncated = b64(GOOD_PNG[: len(GOOD_PNG) // 2])
+    body = prompt_body(pairs=2)
+    body["examples"][1]["output"] = truncated
+    body["query"] = truncated
+    answer = check(server, body, 400, "bad_image")
+    message = answer.json()["error"]["message"]
+    assert "examples[1].output" in message and "query" not in message
+
+
 @pytest.mark.parametrize(("width", "height"), [(100_000, 100_000), (4097, 4097), (2**31, 1)])
 def test_decompression_bomb_refused(server: ServerProcess, width: int, height: int) -> None:
     check(server, with_query(crafted_png(width, height)), 413, "image_too_large")

@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from PIL import Image
@@ -31,10 +30,6 @@ logger = logging.getLogger(__name__)
 
 DISCONNECT_POLL_S = 0.25
 DECODE_SLOTS = 4
-# A request's images are decoded side by side (Pillow lets go of the GIL while it
-# inflates and unfilters): on 2 cores, three 1024-px PNGs took 0.6-0.7x the time of one
-# after another (docs/performance.md, "Sending 4k layers").
-DECODE_THREADS = min(4, os.cpu_count() or 1)
 
 
 class Service:
@@ -51,7 +46,6 @@ class Service:
         self.jobs = JobStore(config.job_ttl_s, config.max_jobs)
         # Decoded images take memory: decode a few requests at a time.
         self.decode_slots = asyncio.Semaphore(DECODE_SLOTS)
-        self.decoders = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -66,7 +60,6 @@ class Service:
 
     async def stop(self) -> None:
         await run_in_threadpool(self.worker.stop)
-        self.decoders.shutdown(wait=False)
 
     # -- prompts -----------------------------------------------------------------------
 
@@ -101,10 +94,7 @@ class Service:
                 f"the request's images hold {total} pixels together, the limit is "
                 f"{cfg.max_request_pixels}",
             )
-        decoding = [(field, self.decoders.submit(load_image, image, field))
-                    for field, image in opened]
-        # the first bad image in request order is the one reported
-        images = {field: future.result() for field, future in decoding}
+        images = {field: load_image(image, field) for field, image in opened}
         examples: list[tuple[Image.Image, Image.Image]] = []
         for i in range(len(body.examples)):
             src, dst = images[f"examples[{i}].input"], images[f"examples[{i}].output"]

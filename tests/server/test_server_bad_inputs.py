@@ -75,8 +75,8 @@ def test_bad_image_in_example_names_the_field(server: ServerProcess) -> None:
 
 
 def test_undecodable_images_are_reported_in_request_order(server: ServerProcess) -> None:
-    """Images are decoded side by side; of two that fail only once their pixels are read
-    (valid headers, truncated data), the earlier field is named."""
+    """Of two images that fail only once their pixels are read (valid headers, truncated
+    data), the earlier field is named."""
     truncated = b64(GOOD_PNG[: len(GOOD_PNG) // 2])
     body = prompt_body(pairs=2)
     body["examples"][1]["output"] = truncated

@@ -70,34 +70,48 @@ class Node:
         return self.doc._profile
 
     # pixels
-    def _alpha_nonzero(self, index: int) -> bool:
+    def _alpha_plane(self) -> bytes:
+        """One byte per pixel, non-zero where the pixel's alpha is."""
         size = self.doc.pixel_size
-        alpha_size = DEPTH[self.doc._depth]
-        start = index * size + size - alpha_size
-        return any(self.data[start : start + alpha_size])
+        planes = [bytes(self.data[k::size])
+                  for k in range(size - DEPTH[self.doc._depth], size)]
+        merged = 0
+        for plane in planes:
+            merged |= int.from_bytes(plane, "big")
+        return merged.to_bytes(len(planes[0]), "big")
 
     def bounds(self) -> QRect:
         w, h = self.doc._w, self.doc._h
-        xs, ys = [], []
+        alpha = self._alpha_plane()
+        top = bottom = -1
+        left, right = w, -1
         for y in range(h):
-            for x in range(w):
-                if self._alpha_nonzero(y * w + x):
-                    xs.append(x)
-                    ys.append(y)
-        if not xs:
+            row = alpha[y * w : (y + 1) * w]
+            rest = row.lstrip(b"\0")
+            if not rest:
+                continue
+            top = y if top < 0 else top
+            bottom = y
+            left = min(left, w - len(rest))
+            right = max(right, len(row.rstrip(b"\0")) - 1)
+        if top < 0:
             return QRect()
-        return QRect(min(xs), min(ys), max(xs) - min(xs) + 1, max(ys) - min(ys) + 1)
+        return QRect(left, top, right - left + 1, bottom - top + 1)
+
+    def _overlap(self, x: int, y: int, w: int, h: int) -> tuple[range, int, int]:
+        """Rows of the document that the rectangle covers, and its columns' span in it."""
+        x0, x1 = max(x, 0), min(x + w, self.doc._w)
+        return range(max(y, 0), min(y + h, self.doc._h)), x0, x1
 
     def pixelData(self, x: int, y: int, w: int, h: int) -> QByteArray:
         size = self.doc.pixel_size
         out = bytearray(w * h * size)
-        for j in range(h):
-            for i in range(w):
-                sx, sy = x + i, y + j
-                if 0 <= sx < self.doc._w and 0 <= sy < self.doc._h:
-                    src = (sy * self.doc._w + sx) * size
-                    dst = (j * w + i) * size
-                    out[dst : dst + size] = self.data[src : src + size]
+        rows, x0, x1 = self._overlap(x, y, w, h)
+        run = max(0, x1 - x0) * size
+        for row in rows:
+            src = (row * self.doc._w + x0) * size
+            dst = ((row - y) * w + x0 - x) * size
+            out[dst : dst + run] = self.data[src : src + run]
         return QByteArray(bytes(out))
 
     def projectionPixelData(self, x: int, y: int, w: int, h: int) -> QByteArray:
@@ -110,13 +124,12 @@ class Node:
         self.set_pixel_calls += 1
         if self._parent is not None:
             self.doc.non_undoable_writes += 1
-        for j in range(h):
-            for i in range(w):
-                sx, sy = x + i, y + j
-                if 0 <= sx < self.doc._w and 0 <= sy < self.doc._h:
-                    dst = (sy * self.doc._w + sx) * size
-                    src = (j * w + i) * size
-                    self.data[dst : dst + size] = raw[src : src + size]
+        rows, x0, x1 = self._overlap(x, y, w, h)
+        run = max(0, x1 - x0) * size
+        for row in rows:
+            dst = (row * self.doc._w + x0) * size
+            src = ((row - y) * w + x0 - x) * size
+            self.data[dst : dst + run] = raw[src : src + run]
         return True
 
 
@@ -138,13 +151,14 @@ class Selection:
         return self._rect[3]
 
     def pixelData(self, x: int, y: int, w: int, h: int) -> QByteArray:
-        sx, sy, sw, _sh = self._rect
+        sx, sy, sw, sh = self._rect
         out = bytearray(w * h)
-        for j in range(h):
-            for i in range(w):
-                px, py = x + i - sx, y + j - sy
-                if 0 <= px < sw and 0 <= py < self._rect[3]:
-                    out[j * w + i] = self._data[py * sw + px]
+        x0, x1 = max(x, sx), min(x + w, sx + sw)
+        for row in range(max(y, sy), min(y + h, sy + sh)):
+            if x0 < x1:
+                src = (row - sy) * sw + x0 - sx
+                dst = (row - y) * w + x0 - x
+                out[dst : dst + x1 - x0] = self._data[src : src + x1 - x0]
         return QByteArray(bytes(out))
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from documents import make_document
 from visual_prompt import png
 from visual_prompt.client import Call, Client
+from visual_prompt.controller import Choices, check_body, prepare
+from visual_prompt.krita_api import KritaDocument, node_id
 from visual_prompt.wire import ExamplePair, PromptOptions, PromptRequest, PromptResponse, ServerInfo
 
 
@@ -54,6 +58,33 @@ def test_prompt_answers_at_the_query_size(qtbot: Any, client: Client) -> None:
     rgba, w, h = png.decode_rgba(png.b64decode(response.image))
     assert (w, h) == (24, 16) and len(rgba) == 24 * 16 * 4
     assert progress and progress[-1] == 1.0
+
+
+def test_a_4k_document_of_noise_is_sent_and_answered(qtbot: Any, client: Client,
+                                                    krita: Any) -> None:
+    """PNG's worst case at an artist's size: a 4096x3072 document whose example pair and
+    query are opaque noise. As the plugin sends it (the examples at EXAMPLE_SIDE), the
+    request is under the real server's body limit and comes back answered at full size;
+    the pair at full size alone would have been over it."""
+    w, h = 4096, 3072
+    doc = make_document(krita, w=w, h=h)
+    nodes = {node.name(): node for node in doc.rootNode().childNodes()}
+    for name in ("example in", "example out", "query"):
+        pixels = bytearray(os.urandom(w * h * 4))
+        pixels[3::4] = b"\xff" * (w * h)
+        nodes[name].setPixelData(bytes(pixels), 0, 0, w, h)
+    ids = {node.name(): node_id(node) for node in doc.rootNode().childNodes()}
+    choices = Choices(pairs=[(ids["example in"], ids["example out"])], query=ids["query"],
+                      mask="none")
+    request, _plan = prepare(KritaDocument(doc), choices)
+    info = wait(qtbot, client.info()).result
+    assert isinstance(info, ServerInfo)
+    check_body(request, info)
+    full_pair = 2 * len(png.b64encode(png.encode_rgba(bytes(pixels), w, h)))
+    assert full_pair > info.max_body_bytes
+    call = wait(qtbot, client.prompt(request))
+    assert call.error is None, call.error
+    assert (call.result.width, call.result.height) == (w, h)
 
 
 def test_prompt_with_mask_answers_rgba(qtbot: Any, client: Client) -> None:

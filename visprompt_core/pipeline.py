@@ -614,10 +614,11 @@ class VisualPrompter:
             then = None if colour_map is None else ColourLookup.of(colour_map)
             if part is None:
                 return guided_upsample_image(cell.float(), query, then)
+            planes = bands.split_planes(query)
             # the filter's FFTs need whole planes: the query as planar floats
-            guide = cv.unit_from_bytes(torch.stack(bands.split_planes(query)))
+            guide = cv.unit_from_bytes(torch.stack(planes))
             filtered = apply_linear_filter_at_scale(part.linear, guide[None], cell.shape[-2:])
-            return blend_filtered_image(filtered[0], part.share, part.unfiltered, query, then)
+            return blend_filtered_image(filtered[0], part.share, part.unfiltered, planes, then)
         resample = cv.resample_filter(req.resample)
         answer = cv.tensor_to_pil(cell).resize(size, resample)
         if colour_map is None:

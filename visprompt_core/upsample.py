@@ -214,19 +214,20 @@ def guided_upsample_image(answer: torch.Tensor, query: Image.Image,
 
 
 def blend_filtered_image(filtered: torch.Tensor, share: float, answer: torch.Tensor,
-                         query: Image.Image, then: ByteStep | None = None) -> Image.Image:
-    """An answer that is partly its example pair's linear filter, from and to 8-bit
-    images: ``share`` (0..1] of ``filtered`` (3, H, W), the RGB ``query`` through the
-    filter at the answer size, clamped to [0, 1], plus the rest of ``answer`` (3, h, w),
-    the answer cell before the filter, guided up by the query (``guided_upsample``'s
-    defaults). Rounded as ``canvas.tensor_to_pil`` rounds, then through ``then`` as in
+                         planes: Sequence[torch.Tensor], then: ByteStep | None = None
+                         ) -> Image.Image:
+    """An answer that is partly its example pair's linear filter, to an 8-bit image:
+    ``share`` (0..1] of ``filtered`` (3, H, W), the query through the filter at the
+    answer size, clamped to [0, 1], plus the rest of ``answer`` (3, h, w), the answer
+    cell before the filter, guided up by the query (``guided_upsample``'s defaults);
+    ``planes``: the query's three uint8 (H, W) planes (``bands.split_planes``). Rounded
+    as ``canvas.tensor_to_pil`` rounds, then through ``then`` as in
     ``guided_upsample_image``; band by band (``visprompt_core.bands``)."""
     if filtered.dim() != 3 or answer.dim() != 3:
         raise InputError("blend_filtered_image takes (3, H, W) and (3, h, w) tensors")
-    width, height = query.size
+    height, width = planes[0].shape
     if tuple(filtered.shape[-2:]) != (height, width):
         raise InputError("the filtered query must have the query's size")
-    planes = split_planes(query)
     guided = None
     if share < 1:
         low_guide = area_from_planes(planes, tuple(answer.shape[-2:]))

@@ -170,7 +170,8 @@ def test_filtered_blend_is_the_whole_plane_path_rounded(share: float, mapped: bo
         whole = apply_colour_maps(maps, guide[None], whole[None])[0]
     expected = np.asarray(cv.tensor_to_pil(whole))
     then = ColourLookup.of(maps) if mapped else None
-    ours = np.asarray(blend_filtered_image(filtered, share, answer, query, then))
+    planes = bands.split_planes(query)
+    ours = np.asarray(blend_filtered_image(filtered, share, answer, planes, then))
     assert np.array_equal(ours, expected)
     with pytest.raises(InputError):
-        blend_filtered_image(filtered[:, :10], share, answer, query)
+        blend_filtered_image(filtered[:, :10], share, answer, planes)

@@ -23,12 +23,14 @@ from __future__ import annotations
 import struct
 from array import array
 from dataclasses import dataclass
+from functools import cache
 
 from .errors import UnsupportedImageError
 
 DEPTH_BYTES = {"U8": 1, "U16": 2, "F16": 2, "F32": 4}
 MODEL_CHANNELS = {"RGBA": 4, "GRAYA": 2}
-_FLOAT_LUT_SIZE = 16384
+# values (or pixels) per band of the integer-lane conversions: a few MiB of integers
+_BAND_PIXELS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -85,47 +87,111 @@ def _to_u8(value: float) -> int:
     return int(value * 255.0 + 0.5)
 
 
-_U16_TO_SRGB8: bytes | None = None
-_FLOAT_TO_SRGB8: bytes | None = None
+def _level(value: float, curve: bool) -> int:
+    """One channel value to 8 bits, through the sRGB curve when ``curve``; NaN is 0."""
+    if value != value:
+        return 0
+    return _to_u8(srgb_encode(value) if curve and value > 0.0 else value)
 
 
-def _u16_gamma_table() -> bytes:
-    global _U16_TO_SRGB8
-    if _U16_TO_SRGB8 is None:
-        _U16_TO_SRGB8 = bytes(_to_u8(srgb_encode(i / 65535.0)) for i in range(65536))
-    return _U16_TO_SRGB8
+@cache
+def _table16(kind: str, curve: bool) -> list[int]:
+    """The 8-bit level of every 16-bit code of a U16 channel (``kind`` "U16") or of a
+    half float's bits ("F16"), scaled linearly or through the sRGB curve."""
+    codes = struct.pack("<65536H", *range(65536))
+    if kind == "F16":
+        values: tuple[float, ...] = struct.unpack("<65536e", codes)
+    else:
+        values = tuple(i / 65535.0 for i in range(65536))
+    return [_level(v, curve) for v in values]
 
 
-def _float_gamma_table() -> bytes:
-    global _FLOAT_TO_SRGB8
-    if _FLOAT_TO_SRGB8 is None:
-        top = _FLOAT_LUT_SIZE - 1
-        _FLOAT_TO_SRGB8 = bytes(_to_u8(srgb_encode(i / top)) for i in range(_FLOAT_LUT_SIZE))
-    return _FLOAT_TO_SRGB8
-
-
-def _floats_linear_to_u8(values: tuple[float, ...] | array) -> bytes:
-    table = _float_gamma_table()
-    top = _FLOAT_LUT_SIZE - 1
-    out = bytearray(len(values))
-    for i, v in enumerate(values):
-        if not v > 0.0:
+@cache
+def _f32_tables(curve: bool) -> tuple[list[int], list[int], list[int]]:
+    """For every upper half of a float32 (sign, exponent, 7 mantissa bits): the level at
+    the lowest lower half, and the low and high byte of the last lower half still at that
+    level (0xFFFF: all are). Over one upper half a float spans less than one 8-bit level
+    (a relative width of 2**-7; the curve's steepest rise there is 0.88 levels), so one
+    step up is all there can be; building the tables checks it (about 0.3 s, once)."""
+    lows = struct.unpack("<65536f", struct.pack("<131072H", *(h for u in range(65536)
+                                                                for h in (0, u))))
+    highs = struct.unpack("<65536f", struct.pack("<131072H", *(h for u in range(65536)
+                                                                 for h in (0xFFFF, u))))
+    base = [_level(v, curve) for v in lows]
+    last_at_base = [0xFFFF] * 65536
+    for upper in range(65536):
+        if upper & 0x7F80 == 0x7F80:  # infinities and NaNs: their lowest half decides
             continue
-        out[i] = 255 if v >= 1.0 else table[int(v * top + 0.5)]
+        top = _level(highs[upper], curve)
+        if top == base[upper]:
+            continue
+        if top != base[upper] + 1:  # pragma: no cover - ruled out by the analysis above
+            raise AssertionError(f"float32 bucket {upper:#06x} spans several levels")
+        first, last = 1, 0xFFFF  # the smallest lower half at level ``top``
+        while first < last:
+            middle = (first + last) // 2
+            value = struct.unpack("<f", struct.pack("<2H", middle, upper))[0]
+            if _level(value, curve) == top:
+                last = middle
+            else:
+                first = middle + 1
+        last_at_base[upper] = first - 1
+    return base, [v & 0xFF for v in last_at_base], [v >> 8 for v in last_at_base]
+
+
+def _f32_levels(data: bytes, curve: bool) -> bytes:
+    """Little-endian float32 values -> their 8-bit levels (``_level``), exactly.
+
+    The upper half of each float looks up its level and the last lower half at that level
+    (``_f32_tables``). One subtraction over 32-bit lanes of a Python integer,
+    ``lower + 0xFFFF - last``, leaves 1 in a lane's third byte where the lower half is
+    past it (0 elsewhere, no borrow between lanes), and that byte is added to the level.
+    """
+    base_table, last_low, last_high = _f32_tables(curve)
+    out = bytearray(len(data) // 4)
+    for start in range(0, len(out), _BAND_PIXELS):
+        chunk = data[start * 4 : (start + _BAND_PIXELS) * 4]
+        count = len(chunk) // 4
+        codes = _codes16(_upper_halves(chunk))
+        lowers = bytearray(chunk)
+        lowers[2::4] = lowers[3::4] = bytes(count)
+        lasts = bytearray(count * 4)
+        lasts[0::4] = bytes(map(last_low.__getitem__, codes))
+        lasts[1::4] = bytes(map(last_high.__getitem__, codes))
+        above = (int.from_bytes(lowers, "little")
+                 + int.from_bytes(b"\xff\xff\x00\x00" * count, "little")
+                 - int.from_bytes(lasts, "little"))
+        step = above.to_bytes(count * 4, "little")[2::4]
+        base = bytes(map(base_table.__getitem__, codes))
+        levels = int.from_bytes(base, "little") + int.from_bytes(step, "little")
+        out[start : start + count] = levels.to_bytes(count, "little")
     return bytes(out)
 
 
-def _unpack(data: bytes, depth: str) -> tuple[float, ...] | array:
-    if depth == "F16":
-        return struct.unpack(f"<{len(data) // 2}e", data)
-    if depth == "F32":
-        return struct.unpack(f"<{len(data) // 4}f", data)
-    values = array("H", data)
-    if values.itemsize != 2:  # pragma: no cover - every CPython has a 2-byte "H"
-        raise UnsupportedImageError("this Python has no 16-bit array type")
-    if struct.pack("=H", 1) != b"\x01\x00":  # pragma: no cover - big-endian host
-        values.byteswap()
-    return values
+_LITTLE_ENDIAN = struct.pack("=H", 1) == b"\x01\x00"
+
+
+def _codes16(codes: bytes) -> memoryview | array:
+    """Little-endian 16-bit codes as a sequence of ints (a memoryview where the host is
+    little-endian: iterating one is about twice as fast as an array here)."""
+    if _LITTLE_ENDIAN:
+        return memoryview(codes).cast("H")
+    values = array("H", codes)  # pragma: no cover - big-endian host
+    values.byteswap()  # pragma: no cover
+    return values  # pragma: no cover
+
+
+def _lookup16(codes: bytes, table: list[int]) -> bytes:
+    """Little-endian 16-bit ``codes`` -> one byte each, ``table[code]``."""
+    return bytes(map(table.__getitem__, _codes16(codes)))
+
+
+def _upper_halves(data: bytes) -> bytes:
+    """The upper 16 bits of every little-endian float32, as little-endian 16-bit codes."""
+    out = bytearray(len(data) // 2)
+    out[0::2] = data[2::4]
+    out[1::2] = data[3::4]
+    return bytes(out)
 
 
 def _channels_to_u8(data: bytes, fmt: PixelFormat) -> bytes:
@@ -142,20 +208,48 @@ def _channels_to_u8(data: bytes, fmt: PixelFormat) -> bytes:
         out = bytearray(data.translate(table))
         out[n - 1 :: n] = data[n - 1 :: n]
         return bytes(out)
+    if fmt.depth == "U16" and not fmt.linear:
+        return bytes(data[1::2])  # v >> 8: exact for values written as b * 257
+    colour, alpha = _split_alpha(data, n, DEPTH_BYTES[fmt.depth])
     if fmt.depth == "U16":
-        high = data[1::2]  # v >> 8: exact for values written as b * 257
-        if not fmt.linear:
-            return bytes(high)
-        values = _unpack(data, "U16")
-        out = bytearray(map(_u16_gamma_table().__getitem__, values))
-        out[n - 1 :: n] = high[n - 1 :: n]
-        return bytes(out)
-    values = _unpack(data, fmt.depth)
-    if fmt.linear:
-        out = bytearray(_floats_linear_to_u8(values))
-        out[n - 1 :: n] = bytes(map(_to_u8, values[n - 1 :: n]))
-        return bytes(out)
-    return bytes(map(_to_u8, values))
+        return _join_alpha(_lookup16(colour, _table16("U16", True)), alpha[1::2], n)
+    if fmt.depth == "F16":
+        levels = _lookup16(colour, _table16("F16", fmt.linear))
+    else:
+        levels = _f32_levels(colour, fmt.linear)
+    return _join_alpha(levels, _alpha_levels(alpha, fmt.depth), n)
+
+
+def _alpha_levels(alpha: bytes, depth: str) -> bytes:
+    """F16 or F32 alpha values -> 8-bit levels, scaled linearly."""
+    width = DEPTH_BYTES[depth]
+    count = len(alpha) // width
+    if count > 1 and alpha == alpha[:width] * count:  # one opacity: opaque layers
+        return _alpha_levels(alpha[:width], depth) * count
+    if depth == "F16":
+        return _lookup16(alpha, _table16("F16", False))
+    return _f32_levels(alpha, False)
+
+
+def _split_alpha(data: bytes, n: int, width: int) -> tuple[bytes, bytes]:
+    """Values of ``n`` channels ``width`` bytes wide, alpha last -> (colour, alpha)."""
+    pixel, colour_size = n * width, (n - 1) * width
+    colour = bytearray(len(data) // pixel * colour_size)
+    for k in range(colour_size):
+        colour[k::colour_size] = data[k::pixel]
+    alpha = bytearray(len(data) // n)
+    for k in range(width):
+        alpha[k::width] = data[colour_size + k :: pixel]
+    return bytes(colour), bytes(alpha)
+
+
+def _join_alpha(colour: bytes, alpha: bytes, n: int) -> bytes:
+    """8-bit colour channels (``n - 1`` a pixel) and alpha -> ``n`` channels a pixel."""
+    out = bytearray(len(alpha) * n)
+    for k in range(n - 1):
+        out[k::n] = colour[k :: n - 1]
+    out[n - 1 :: n] = alpha
+    return bytes(out)
 
 
 def to_rgba8(data: bytes, fmt: PixelFormat) -> bytes:
@@ -198,23 +292,32 @@ def _u8_to_native_values(data: bytes, fmt: PixelFormat) -> bytes:
         out = bytearray(data.translate(table))
         out[n - 1 :: n] = data[n - 1 :: n]
         return bytes(out)
+    if fmt.depth == "U16" and not linear:
+        out = bytearray(len(data) * 2)  # b * 257 == bytes (b, b) little-endian
+        out[0::2] = data
+        out[1::2] = data
+        return bytes(out)
     if fmt.depth == "U16":
-        if not linear:
-            out = bytearray(len(data) * 2)  # b * 257 == bytes (b, b) little-endian
-            out[0::2] = data
-            out[1::2] = data
-            return bytes(out)
-        table = [round(srgb_decode(i / 255.0) * 65535.0) for i in range(256)]
-        values = array("H", map(table.__getitem__, data))
-        values[n - 1 :: n] = array("H", (b * 257 for b in data[n - 1 :: n]))
-        if struct.pack("=H", 1) != b"\x01\x00":  # pragma: no cover - big-endian host
-            values.byteswap()
-        return values.tobytes()
-    ftable = [srgb_decode(i / 255.0) if linear else i / 255.0 for i in range(256)]
-    floats = list(map(ftable.__getitem__, data))
-    floats[n - 1 :: n] = [b / 255.0 for b in data[n - 1 :: n]]
-    code = "e" if fmt.depth == "F16" else "f"
-    return struct.pack(f"<{len(floats)}{code}", *floats)
+        colour = [struct.pack("<H", round(srgb_decode(i / 255.0) * 65535.0)) for i in range(256)]
+        alpha = [struct.pack("<H", i * 257) for i in range(256)]
+    else:
+        code = "<e" if fmt.depth == "F16" else "<f"
+        colour = [struct.pack(code, srgb_decode(i / 255.0) if linear else i / 255.0)
+                  for i in range(256)]
+        alpha = [struct.pack(code, i / 255.0) for i in range(256)]
+    return _widen(data, n, colour, alpha)
+
+
+def _widen(data: bytes, n: int, colour: list[bytes], alpha: list[bytes]) -> bytes:
+    """8-bit channels, ``n`` a pixel with alpha last, to the native bytes that ``colour``
+    and ``alpha`` give each 8-bit value: one ``bytes.translate`` per native byte."""
+    width = len(colour[0])
+    out = bytearray(len(data) * width)
+    alphas = data[n - 1 :: n]
+    for k in range(width):
+        out[k::width] = data.translate(bytes(v[k] for v in colour))
+        out[(n - 1) * width + k :: n * width] = alphas.translate(bytes(v[k] for v in alpha))
+    return bytes(out)
 
 
 def from_rgba8(rgba: bytes, fmt: PixelFormat) -> bytes:
@@ -233,10 +336,50 @@ def from_rgba8(rgba: bytes, fmt: PixelFormat) -> bytes:
     return _u8_to_native_values(bytes(chans), fmt)
 
 
+_LUMA_WEIGHTS = (54, 183, 19)  # Rec. 709 in 1/256ths
+
+
 def luminance(rgba: bytes) -> bytes:
-    """Rec. 709 luma of 8-bit RGBA pixels, one byte per pixel (alpha ignored)."""
-    r, g, b = rgba[0::4], rgba[1::4], rgba[2::4]
-    return bytes((54 * x + 183 * y + 19 * z + 128) >> 8 for x, y, z in zip(r, g, b, strict=True))
+    """Rec. 709 luma of 8-bit RGBA pixels, one byte per pixel (alpha ignored):
+    ``(54 r + 183 g + 19 b + 128) >> 8``.
+
+    Computed in 16-bit lanes of one Python integer per band of pixels: each weighted
+    channel comes from two ``bytes.translate`` tables (low and high byte of ``w * v``), and
+    a lane's sum is at most 65,408, so no lane carries into the next.
+    """
+    if len(rgba) % 4:
+        raise ValueError("RGBA data must have 4 bytes per pixel")
+    out = bytearray(len(rgba) // 4)
+    for start in range(0, len(out), _BAND_PIXELS):
+        band = rgba[start * 4 : (start + _BAND_PIXELS) * 4]
+        pixels = len(band) // 4
+        total = int.from_bytes(b"\x80\x00" * pixels, "little")
+        for channel, weight in enumerate(_LUMA_WEIGHTS):
+            total += _weighted_lanes(band[channel::4], weight)
+        out[start : start + pixels] = total.to_bytes(pixels * 2, "little")[1::2]
+    return bytes(out)
+
+
+@cache
+def _product_bytes(weight: int) -> tuple[bytes, bytes]:
+    """Translate tables to the low and the high byte of ``weight * v``."""
+    return (bytes(weight * v & 0xFF for v in range(256)),
+            bytes(weight * v >> 8 for v in range(256)))
+
+
+def _weighted_lanes(values: bytes, weight: int) -> int:
+    """``weight * v`` for every byte ``v``, in little-endian 16-bit lanes of one integer."""
+    low, high = _product_bytes(weight)
+    lanes = bytearray(len(values) * 2)
+    lanes[0::2] = values.translate(low)
+    lanes[1::2] = values.translate(high)
+    return int.from_bytes(lanes, "little")
+
+
+@cache
+def _mask_table() -> list[int]:
+    """``round(y * a / 255)`` for the 16-bit code ``y | a << 8``."""
+    return [(y * a + 127) // 255 for a in range(256) for y in range(256)]
 
 
 def mask_from_rgba(rgba: bytes) -> bytes:
@@ -245,7 +388,15 @@ def mask_from_rgba(rgba: bytes) -> bytes:
     White on black and white (or any colour) painted on transparency both work.
     """
     alpha = rgba[3::4]
-    return bytes((y * a + 127) // 255 for y, a in zip(luminance(rgba), alpha, strict=True))
+    grey = luminance(rgba)
+    if alpha.count(255) == len(alpha):
+        return grey
+    if grey.count(255) == len(grey):
+        return bytes(alpha)
+    codes = bytearray(len(grey) * 2)
+    codes[0::2] = grey
+    codes[1::2] = alpha
+    return _lookup16(bytes(codes), _mask_table())
 
 
 def with_alpha(rgba: bytes, alpha: bytes) -> bytes:

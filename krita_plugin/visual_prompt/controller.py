@@ -1,23 +1,27 @@
 """The docker's state and actions, in plain Python plus Qt signals (no ``krita``).
 
-``prepare`` turns the artist's choices and a document into a request and an insertion
-plan; ``PromptController`` sends it without blocking and, when the answer arrives,
-checks that the document still fits the plan before inserting the new layer.
+``read`` copies what the artist's choices name out of the document (Krita's work, on
+the GUI thread); ``encode`` turns that into a request and an insertion plan (plain
+Python on bytes: converting, scaling and writing PNG files, on a worker thread);
+``prepare`` does both at once. ``PromptController`` encodes on a Python thread, sends the
+request without blocking and, when the answer arrives, checks that the document still
+fits the plan before inserting the new layer.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, dataclass, field
+import threading
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from . import pixels, png
 from .client import Client, PromptCall
-from .document import DocumentPort, LayerInfo, Mask, Rect, RgbaImage
+from .document import DocumentPort, LayerInfo, LayerPixels, Mask, Rect, RgbaImage
 from .errors import DocumentChangedError, InputError, PluginError, ServerError
 from .library import library_pairs
-from .qt import QObject, pyqtSignal
+from .qt import QObject, pyqtSignal, pyqtSlot
 from .wire import ExamplePair, PromptOptions, PromptRequest, PromptResponse, ServerInfo
 
 log = logging.getLogger(__name__)
@@ -96,6 +100,18 @@ class Plan:
     library_pairs: int = 0  # how many of ``pairs`` came from it
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What ``read`` copied out of the document; ``encode`` needs nothing else."""
+
+    examples: list[tuple[LayerPixels, LayerPixels]]
+    query: LayerPixels
+    selection: Mask | None  # the selection, cropped to the image
+    mask_layer: LayerPixels | None  # or the layer whose brightness is the mask
+    options: PromptOptions
+    plan: Plan  # its mask is filled in by ``encode``
+
+
 def next_layer_name(doc: DocumentPort, pairs: int) -> str:
     numbers = [int(m.group(1)) for layer in doc.layers() if (m := _NAME_RE.match(layer.name))]
     number = max(numbers, default=0) + 1
@@ -152,7 +168,13 @@ def _example_png_of(image: RgbaImage) -> str:
 
 
 def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
-    """Read the layers and selection that ``choices`` name; raise InputError if unusable."""
+    """``read`` and ``encode`` in one go; raise InputError if the choices are unusable."""
+    return encode(read(doc, choices))
+
+
+def read(doc: DocumentPort, choices: Choices) -> Reading:
+    """Copy the layers and selection that ``choices`` name (GUI thread); raise InputError
+    if they are unusable."""
     bounds = doc.bounds()
     layers = doc.layers()
     # the same pair chosen twice (two rows, or a row and the library) is sent once
@@ -176,42 +198,36 @@ def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
     if any(query_id in pair for pair in pairs):
         raise InputError("The query layer is also an example layer; choose another one.")
 
-    mask: Mask | None = None
+    selection: Mask | None = None
+    mask_layer: LayerPixels | None = None
     if choices.mask == "selection":
-        selection = doc.selection()
-        if selection is None:
+        chosen = doc.selection()
+        if chosen is None:
             raise InputError(
                 "Nothing is selected. Select the region to transform, or set Mask to None."
             )
-        mask = _crop_mask(selection, bounds)
-        region = mask.rect
+        selection = _crop_mask(chosen, bounds)
+        region = selection.rect
     elif choices.mask == "layer":
         if not choices.mask_layer or not doc.layer_exists(choices.mask_layer):
             raise InputError("Choose the mask layer, or set Mask to None.")
         region = doc.layer_bounds(choices.mask_layer).intersected(bounds)
         if region.empty:
             raise InputError("The mask layer is empty.")
-        mask = Mask(region, pixels.mask_from_rgba(doc.read_layer(choices.mask_layer, region).rgba))
+        mask_layer = doc.read_pixels(choices.mask_layer, region)
     else:
         region = doc.layer_bounds(query_id).intersected(bounds)
     if region.empty:
         raise InputError(f"The query layer '{_layer_name(doc, query_id)}' is empty.")
-    if mask is not None and not any(mask.data):
-        raise InputError("The mask is empty: nothing would change.")
+    if selection is not None:
+        _check_mask(selection)
 
     examples = []
     for a, b in pairs:
         rect = doc.layer_bounds(a).united(doc.layer_bounds(b)).intersected(bounds)
         if rect.empty:
             raise InputError(f"The example layers {_example_name(layers, a)} are empty.")
-        examples.append(
-            ExamplePair(_example_png_of(doc.read_layer(a, rect)),
-                        _example_png_of(doc.read_layer(b, rect)))
-        )
-    query = doc.read_layer(query_id, region)
-    mask_png = None
-    if mask is not None:
-        mask_png = png.b64encode(png.encode_grey(mask.data, region.width, region.height))
+        examples.append((doc.read_pixels(a, rect), doc.read_pixels(b, rect)))
     options = PromptOptions(
         model=choices.model or "default",
         ensemble=choices.ensemble or None,
@@ -219,20 +235,44 @@ def prepare(doc: DocumentPort, choices: Choices) -> tuple[PromptRequest, Plan]:
         select=choices.select or None,
         detail=choices.detail,
     )
-    request = PromptRequest(examples, _png_of(query), mask_png, options)
     plan = Plan(
         document_key=doc.key(),
         document_bounds=bounds,
         query_id=query_id,
         region=region,
-        mask=mask,
+        mask=None,
         layer_name=next_layer_name(doc, len(pairs)),
         pairs=len(pairs),
         select=choices.select,
         library=_layer_name(doc, choices.library) if library else "",
         library_pairs=len(library),
     )
-    return request, plan
+    return Reading(examples, doc.read_pixels(query_id, region), selection, mask_layer,
+                   options, plan)
+
+
+def encode(reading: Reading) -> tuple[PromptRequest, Plan]:
+    """The request and the insertion plan for what ``read`` copied (plain Python and
+    QImage, so any thread); raise InputError if the mask is empty."""
+    mask = reading.selection
+    if reading.mask_layer is not None:
+        layer = reading.mask_layer
+        mask = Mask(layer.rect, pixels.mask_from_rgba(layer.rgba().rgba))
+        _check_mask(mask)
+    region = reading.plan.region
+    mask_png = None
+    if mask is not None:
+        mask_png = png.b64encode(png.encode_grey(mask.data, region.width, region.height))
+    examples = [ExamplePair(_example_png_of(a.rgba()), _example_png_of(b.rgba()))
+                for a, b in reading.examples]
+    request = PromptRequest(examples, _png_of(reading.query.rgba()), mask_png,
+                            reading.options)
+    return request, replace(reading.plan, mask=mask)
+
+
+def _check_mask(mask: Mask) -> None:
+    if mask.data.count(0) == len(mask.data):
+        raise InputError("The mask is empty: nothing would change.")
 
 
 def _crop_mask(selection: Mask, bounds: Rect) -> Mask:
@@ -338,6 +378,36 @@ def finish(doc: DocumentPort, plan: Plan, response: PromptResponse) -> str:
     return plan.layer_name
 
 
+class EncodeJob(QObject):
+    """``encode`` on a Python thread, so that converting and writing 4k layers does not
+    freeze Krita. ``done(job, (request, plan))`` or ``failed(job, exception)`` arrive
+    on the GUI thread (queued: the receivers live there)."""
+
+    done = pyqtSignal(object, object)
+    failed = pyqtSignal(object, object)
+
+    def __init__(self, reading: Reading) -> None:
+        super().__init__()
+        self._thread = threading.Thread(target=self._work, args=(reading,),
+                                        name="visual-prompt-encode", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        self._thread.join(timeout_s)
+
+    def _work(self, reading: Reading) -> None:
+        try:
+            result = encode(reading)
+        except Exception as exc:  # reported on the GUI thread
+            if not isinstance(exc, PluginError):
+                log.exception("encoding the prompt failed")
+            self.failed.emit(self, exc)
+        else:
+            self.done.emit(self, result)
+
+
 class PromptController(QObject):
     """Runs one prompt at a time for the docker and the action."""
 
@@ -351,12 +421,13 @@ class PromptController(QObject):
         self.client: Client | None = None
         self.limits: ServerInfo | None = None  # the server's max_pairs / max_pixels
         self.call: PromptCall | None = None
+        self.job: EncodeJob | None = None  # encoding the layers, before ``call``
         self._doc: DocumentPort | None = None
         self._plan: Plan | None = None
 
     @property
     def busy(self) -> bool:
-        return self.call is not None
+        return self.job is not None or self.call is not None
 
     def set_client(self, client: Client | None) -> None:
         self.client = client
@@ -373,34 +444,67 @@ class PromptController(QObject):
             self.message.emit("Not connected to a Visual Prompt server. Press Connect.", "error")
             return False
         try:
-            request, plan = prepare(doc, choices)
-            check_limits(plan, self.limits)
-            check_body(request, self.limits)
+            reading = read(doc, choices)
+            check_limits(reading.plan, self.limits)
             doc.save_choices(choices.to_dict())
         except PluginError as exc:
             self.message.emit(str(exc), "error")
             return False
         except Exception as exc:  # a Krita or Qt surprise must not vanish into a log
-            log.exception("preparing the prompt failed")
+            log.exception("reading the layers failed")
             self.message.emit(f"Could not read the layers: {exc}", "error")
             return False
-        self._doc, self._plan = doc, plan
+        self._doc = doc
+        job = self.job = EncodeJob(reading)
+        job.done.connect(self._on_encoded)
+        job.failed.connect(self._on_encode_failed)
+        job.start()
+        self.busy_changed.emit(True)
+        self.message.emit("Preparing the layers...", "info")
+        return True
+
+    def cancel(self) -> None:
+        if self.job is not None:  # still encoding: its result will be dropped
+            self._end()
+            self.message.emit("Cancelled.", "info")
+        elif self.call is not None:
+            self.call.cancel()
+
+    def _end(self) -> None:
+        self.job = self.call = None
+        self._doc = self._plan = None
+        self.busy_changed.emit(False)
+
+    @pyqtSlot(object, object)  # a Qt slot: called on this object's (the GUI) thread
+    def _on_encoded(self, job: EncodeJob, result: tuple[PromptRequest, Plan]) -> None:
+        if job is not self.job:  # cancelled in the meantime
+            return
+        self.job = None
+        request, plan = result
+        try:
+            check_body(request, self.limits)
+            if self.client is None:
+                raise InputError("Not connected to a Visual Prompt server. Press Connect.")
+        except PluginError as exc:
+            self._end()
+            self.message.emit(str(exc), "error")
+            return
+        self._plan = plan
         call = self.client.prompt(request)
         self.call = call
         call.progress.connect(self.progress)
         call.then(self._on_answer, self._on_error)
-        self.busy_changed.emit(True)
         self.message.emit(f"Prompting with {plan.pairs} example pair(s)...", "info")
-        return True
 
-    def cancel(self) -> None:
-        if self.call is not None:
-            self.call.cancel()
-
-    def _end(self) -> None:
-        self.call = None
-        self._doc = self._plan = None
-        self.busy_changed.emit(False)
+    @pyqtSlot(object, object)
+    def _on_encode_failed(self, job: EncodeJob, error: Exception) -> None:
+        if job is not self.job:
+            return
+        self._end()
+        if isinstance(error, PluginError):
+            self.message.emit(str(error), "error")
+        else:
+            self.message.emit(f"Could not read the layers: {error}", "error")
 
     def _on_answer(self, response: PromptResponse) -> None:
         doc, plan = self._doc, self._plan

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .pixels import PixelFormat, to_rgba8
+
 
 @dataclass(frozen=True)
 class Rect:
@@ -52,6 +54,21 @@ class RgbaImage:
 
 
 @dataclass(frozen=True)
+class LayerPixels:
+    """A layer's pixels of ``rect`` as Krita stores them (a copy, in ``fmt``'s layout).
+
+    Reading them is Krita's work on the GUI thread; ``rgba()`` is plain Python on bytes
+    and may run on any thread."""
+
+    rect: Rect
+    data: bytes
+    fmt: PixelFormat
+
+    def rgba(self) -> RgbaImage:
+        return RgbaImage(self.rect, to_rgba8(self.data, self.fmt))
+
+
+@dataclass(frozen=True)
 class Mask:
     """One byte per pixel of ``rect``: 0 = outside, 255 = fully inside."""
 
@@ -80,7 +97,7 @@ class DocumentPort(Protocol):
 
     def layer_bounds(self, layer_id: str) -> Rect: ...
 
-    def read_layer(self, layer_id: str, rect: Rect) -> RgbaImage: ...
+    def read_pixels(self, layer_id: str, rect: Rect) -> LayerPixels: ...
 
     def selection(self) -> Mask | None: ...
 

@@ -1,9 +1,10 @@
 """The only module that calls Krita's document API (besides registration).
 
 ``KritaDocument`` adapts a ``krita.Document`` to ``document.DocumentPort``: layers are
-named by their unique id, pixels go in and out as 8-bit RGBA, and the answer is added
-as a new paint layer filled *before* it enters the layer stack, so the one undoable
-step is adding it (``setPixelData`` on a layer in the stack would not be undoable).
+named by their unique id, pixels come out as Krita stores them and go in as 8-bit RGBA,
+and the answer is added as a new paint layer filled *before* it enters the layer stack,
+so the one undoable step is adding it (``setPixelData`` on a layer in the stack would
+not be undoable).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from .document import LayerInfo, Mask, Rect, RgbaImage
+from .document import LayerInfo, LayerPixels, Mask, Rect, RgbaImage
 from .errors import InputError
-from .pixels import PixelFormat, from_rgba8, to_rgba8
+from .pixels import PixelFormat, from_rgba8
 from .qt import QByteArray
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,11 @@ class KritaDocument:
         r = self._require(layer_id).bounds()
         return Rect(r.x(), r.y(), r.width(), r.height())
 
-    def read_layer(self, layer_id: str, rect: Rect) -> RgbaImage:
+    def read_pixels(self, layer_id: str, rect: Rect) -> LayerPixels:
         """The layer as it looks (its masks applied), without opacity or blending."""
         node = self._require(layer_id)
         data = node.projectionPixelData(rect.x, rect.y, rect.width, rect.height)
-        return RgbaImage(rect, to_rgba8(bytes(data), _format(node)))
+        return LayerPixels(rect, bytes(data), _format(node))
 
     def selection(self) -> Mask | None:
         sel = self.doc.selection()

@@ -19,6 +19,7 @@ try:
         QTimer,
         QUrl,
         pyqtSignal,
+        pyqtSlot,
     )
     from PyQt5.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter
     from PyQt5.QtNetwork import (
@@ -58,6 +59,7 @@ except ImportError:  # pragma: no cover - exercised only on a PyQt6 Krita
         QTimer,
         QUrl,
         pyqtSignal,
+        pyqtSlot,
     )
     from PyQt6.QtGui import (  # type: ignore[no-redef,assignment]
         QColor,
@@ -145,4 +147,5 @@ __all__ = [
     "byte_array_data",
     "image_bytes",
     "pyqtSignal",
+    "pyqtSlot",
 ]

@@ -401,3 +401,107 @@ def test_requests_over_the_body_limit_are_refused_before_sending(qapp: Any, krit
     check_body(request, ServerInfo(max_body_bytes=images))
     with pytest.raises(InputError, match="at most 0 MB per request"):
         check_body(request, ServerInfo(max_body_bytes=images - 1))
+
+
+# ------------------------------------------------------------ encoding off the GUI thread
+
+
+def gated_encode(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Make the controller's ``encode`` wait for ``state["gate"]`` and record its thread."""
+    import threading
+
+    from visual_prompt import controller as module
+
+    state: dict[str, Any] = {"gate": threading.Event(), "threads": []}
+    real = module.encode
+
+    def encode(reading: Any) -> Any:
+        state["threads"].append(threading.current_thread())
+        assert state["gate"].wait(30), "the GUI thread never opened the gate"
+        return real(reading)
+
+    monkeypatch.setattr(module, "encode", encode)
+    return state
+
+
+def test_layers_are_encoded_while_the_gui_thread_runs(
+    qtbot: Any, krita: Any, backend: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from visual_prompt.client import Client
+    from visual_prompt.controller import PromptController
+    from visual_prompt.qt import QTimer
+
+    state = gated_encode(monkeypatch)
+    doc = make_document(krita, "F16")
+    select(doc, 24, 8, 10, 6)
+    controller = PromptController()
+    controller.set_client(Client(backend["url"], backend["token"]))
+    messages: list[str] = []
+    controller.message.connect(lambda text, _level: messages.append(text))
+    inserted_on: list[Any] = []
+    controller.inserted.connect(lambda _name: inserted_on.append(threading.current_thread()))
+    assert controller.run(KritaDocument(doc), choices_for(doc)) is True
+    assert controller.busy and controller.call is None and controller.job is not None
+    # the encoder waits for a timer that only the GUI thread's event loop can fire
+    QTimer.singleShot(50, state["gate"].set)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=60000)
+    assert messages[0] == "Preparing the layers..." and "Added layer" in messages[-1]
+    assert [t.name for t in state["threads"]] == ["visual-prompt-encode"]
+    assert inserted_on == [threading.main_thread()]
+    assert doc.nodeByName("Visual Prompt 1 (1 pair)").bounds().getRect() == (24, 8, 10, 6)
+
+
+def test_cancel_while_encoding_sends_nothing(
+    qtbot: Any, krita: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from visual_prompt.client import Client
+    from visual_prompt.controller import PromptController
+
+    state = gated_encode(monkeypatch)
+    doc = make_document(krita)
+    controller = PromptController()
+    controller.set_client(Client("http://127.0.0.1:9", ""))  # nothing listens there
+    messages: list[str] = []
+    controller.message.connect(lambda text, _level: messages.append(text))
+    busy: list[bool] = []
+    controller.busy_changed.connect(busy.append)
+    assert controller.run(KritaDocument(doc), choices_for(doc, mask="none")) is True
+    job = controller.job
+    controller.cancel()
+    assert not controller.busy and busy == [True, False]
+    state["gate"].set()
+    job.wait(30)
+    qtbot.wait(300)  # the encoder's result arrives and is dropped
+    assert messages == ["Preparing the layers...", "Cancelled."]
+    assert controller.call is None and not controller.busy
+    names = [n.name() for n in doc.rootNode().childNodes()]
+    assert not any(name.startswith("Visual Prompt") for name in names)
+
+
+@pytest.mark.parametrize("case", ["empty mask layer", "over the body limit"])
+def test_problems_found_while_encoding_are_reported(qtbot: Any, krita: Any, case: str) -> None:
+    from visual_prompt.client import Client
+    from visual_prompt.controller import PromptController
+    from visual_prompt.wire import ServerInfo
+
+    doc = make_document(krita)
+    controller = PromptController()
+    controller.set_client(Client("http://127.0.0.1:9", ""))  # must never be called
+    choices = choices_for(doc, mask="none")
+    if case == "empty mask layer":
+        mask = doc.createNode("mask", "paintlayer")
+        doc.rootNode().addChildNode(mask, None)
+        mask.setPixelData(native_pixel(doc, 0, 0, 0) * 16, 22, 6, 4, 4)  # black: no mask
+        choices = choices_for(doc, mask="layer", mask_layer=node_id(mask))
+        words = "The mask is empty"
+    else:
+        controller.limits = ServerInfo(max_body_bytes=100)
+        words = "accepts at most 0 MB per request"
+    messages: list[tuple[str, str]] = []
+    controller.message.connect(lambda text, level: messages.append((level, text)))
+    assert controller.run(KritaDocument(doc), choices) is True
+    qtbot.waitUntil(lambda: not controller.busy, timeout=30000)
+    assert messages[-1][0] == "error" and words in messages[-1][1]
+    assert len(messages) == 2 and controller.call is None

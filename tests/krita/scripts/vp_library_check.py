@@ -122,15 +122,15 @@ def run(config: dict[str, Any], verdict: Verdict) -> None:
     app = PluginApp(settings, lambda: port)
     messages: list[tuple[str, str]] = []
     app.controller.message.connect(lambda text, level: messages.append((level, text)))
-    sent: list[Any] = []  # what prepare() gave the controller to send
-    prepare = controller_module.prepare
+    sent: list[Any] = []  # what encode() gave the controller to send
+    encode = controller_module.encode
 
-    def recording_prepare(*args: Any) -> Any:
-        result = prepare(*args)
+    def recording_encode(*args: Any) -> Any:
+        result = encode(*args)
         sent.append(result)
         return result
 
-    controller_module.prepare = recording_prepare
+    controller_module.encode = recording_encode
 
     def wait_idle(seconds: float) -> None:
         wait_until_idle(app, seconds)

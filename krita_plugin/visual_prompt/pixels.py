@@ -13,9 +13,15 @@ F32       little-endian float R, G, B, A    little-endian float Y, A
 
 Colour channels of profiles with a linear tone curve (``*-g10.icc``, "linear", scRGB;
 Krita's default for 16/32-bit documents) are converted to and from the sRGB curve so
-that the model sees what the artist sees; alpha is always linear. No numpy here:
-conversions use byte slicing, ``struct`` and lookup tables so that a megapixel layer
-converts in well under a second.
+that the model sees what the artist sees; alpha is always linear.
+
+No numpy here (Krita's Python has none), and every conversion is exact: byte slicing
+where a channel's bytes are already the answer (U8, U16 with an sRGB curve); a lookup
+per value in a table of all 65,536 16-bit codes (U16 linear; F16 by the half-float's
+bits); for F32 a lookup by the upper 16 bits plus one step decided over 32-bit lanes of a
+Python integer (``_f32_levels``); ``bytes.translate`` per native byte from 8 bits back to
+the document's depth; 16-bit lanes for a mask's brightness. Measured in
+docs/performance.md ("16- and 32-bit layers in the plugin").
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ DEPTH_BYTES = {"U8": 1, "U16": 2, "F16": 2, "F32": 4}
 MODEL_CHANNELS = {"RGBA": 4, "GRAYA": 2}
 # values (or pixels) per band of the integer-lane conversions: a few MiB of integers
 _BAND_PIXELS = 1 << 20
+_LITTLE_ENDIAN = struct.pack("=H", 1) == b"\x01\x00"
 
 
 @dataclass(frozen=True)
@@ -166,9 +173,6 @@ def _f32_levels(data: bytes, curve: bool) -> bytes:
         levels = int.from_bytes(base, "little") + int.from_bytes(step, "little")
         out[start : start + count] = levels.to_bytes(count, "little")
     return bytes(out)
-
-
-_LITTLE_ENDIAN = struct.pack("=H", 1) == b"\x01\x00"
 
 
 def _codes16(codes: bytes) -> memoryview | array:

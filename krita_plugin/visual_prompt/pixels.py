@@ -118,8 +118,9 @@ def _f32_tables(curve: bool) -> tuple[list[int], list[int], list[int]]:
     """For every upper half of a float32 (sign, exponent, 7 mantissa bits): the level at
     the lowest lower half, and the low and high byte of the last lower half still at that
     level (0xFFFF: all are). Over one upper half a float spans less than one 8-bit level
-    (a relative width of 2**-7; the curve's steepest rise there is 0.88 levels), so one
-    step up is all there can be; building the tables checks it (about 0.1 s, once)."""
+    (a relative width of 2**-7: at most 0.88 levels on the sRGB curve, 0.996 on a linear
+    scale), so one step up is all there can be; building the tables checks it (about
+    0.1 s, once)."""
     lows = struct.unpack("<65536f", struct.pack("<131072H", *(h for u in range(65536)
                                                                 for h in (0, u))))
     highs = struct.unpack("<65536f", struct.pack("<131072H", *(h for u in range(65536)

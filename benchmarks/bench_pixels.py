@@ -34,8 +34,9 @@ SPACES = [(depth, profile) for depth in ("U16", "F16", "F32")
           for profile in ("sRGB-elle-V2-g10.icc", "sRGB-elle-V2-srgbtrc.icc")]
 
 
-def load_pixels(plugin_dir: Path, alias: str) -> ModuleType:
-    """``visual_prompt.pixels`` of the plugin in ``plugin_dir``, as package ``alias``."""
+def load_plugin(plugin_dir: Path, alias: str) -> str:
+    """Import the plugin package in ``plugin_dir`` as ``alias`` (two checkouts side by
+    side); its modules are then ``alias + ".name"``."""
     package = plugin_dir / "visual_prompt"
     spec = importlib.util.spec_from_file_location(
         alias, package / "__init__.py", submodule_search_locations=[str(package)])
@@ -43,7 +44,12 @@ def load_pixels(plugin_dir: Path, alias: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[alias] = module
     spec.loader.exec_module(module)
-    return importlib.import_module(f"{alias}.pixels")
+    return alias
+
+
+def load_pixels(plugin_dir: Path, alias: str) -> ModuleType:
+    """``visual_prompt.pixels`` of the plugin in ``plugin_dir``."""
+    return importlib.import_module(f"{load_plugin(plugin_dir, alias)}.pixels")
 
 
 def photo_values(width: int, height: int) -> np.ndarray:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import statistics
 import sys
@@ -39,7 +38,7 @@ sys.path[:0] = [str(REPO / "tests" / "plugin"), str(REPO / "benchmarks")]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import fake_krita  # noqa: E402
-from bench_pixels import native_bytes, photo_values  # noqa: E402
+from bench_pixels import load_plugin, native_bytes, photo_values  # noqa: E402
 from PyQt5.QtWidgets import QApplication  # noqa: E402
 
 sys.modules["krita"] = fake_krita  # the plugin imports ``krita`` lazily
@@ -47,16 +46,10 @@ PROFILES = {"U8": "sRGB-elle-V2-srgbtrc.icc", "U16": "sRGB-elle-V2-g10.icc",
             "F16": "sRGB-elle-V2-g10.icc", "F32": "sRGB-elle-V2-g10.icc"}
 
 
-def load_plugin(plugin_dir: Path, alias: str) -> dict[str, ModuleType]:
-    """The plugin in ``plugin_dir`` as package ``alias``: its controller and krita_api."""
-    package = plugin_dir / "visual_prompt"
-    spec = importlib.util.spec_from_file_location(
-        alias, package / "__init__.py", submodule_search_locations=[str(package)])
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[alias] = module
-    spec.loader.exec_module(module)
-    return {name: importlib.import_module(f"{alias}.{name}")
+def plugin_modules(plugin_dir: Path, alias: str) -> dict[str, ModuleType]:
+    """The plugin in ``plugin_dir`` as package ``alias``: its controller, krita_api, png."""
+    package = load_plugin(plugin_dir, alias)
+    return {name: importlib.import_module(f"{package}.{name}")
             for name in ("controller", "krita_api", "png")}
 
 
@@ -103,8 +96,8 @@ def main() -> None:
                         help="another checkout's krita_plugin folder (encodes on the GUI thread)")
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
-    this = load_plugin(REPO / "krita_plugin", "vp_this")
-    other = load_plugin(args.against, "vp_other") if args.against else None
+    this = plugin_modules(REPO / "krita_plugin", "vp_this")
+    other = plugin_modules(args.against, "vp_other") if args.against else None
     width, height = map(int, args.size.split("x"))
     print(f"{args.size}, median of {args.repeat}, load {os.getloadavg()[0]:.2f}")
     for depth in args.depths:

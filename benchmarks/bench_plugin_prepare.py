@@ -11,7 +11,9 @@ Krita hands them out). For each depth (linear "g10" profiles above 8 bits, Krita
 default there):
 
 * this checkout: ``controller.read`` (the GUI thread's part: copying the layers) and
-  ``controller.encode`` (the worker thread's: converting, scaling, PNG files);
+  ``controller.encode`` (the worker thread's: converting, scaling, PNG files), then the
+  longest a 5 ms Python timer on the main thread waits while ``encode`` runs on another
+  (the GIL: how long a Python slot in Krita may be held up);
 * with --against, the other checkout's ``controller.prepare``, which did everything on
   the GUI thread.
 
@@ -26,6 +28,7 @@ import importlib
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -56,6 +59,20 @@ def plugin_modules(plugin_dir: Path, alias: str) -> dict[str, ModuleType]:
 def wire_images(request: Any) -> list[str]:
     """A request's base64 images (the two checkouts' request classes differ)."""
     return [request.query] + [t for p in request.examples for t in (p.input, p.output)]
+
+
+def longest_pause(encode: Any, reading: Any) -> float:
+    """Seconds of the longest wait of a 5 ms Python timer on this thread while ``encode``
+    runs on another, as the plugin runs it: how long Krita's GUI thread may wait for the
+    GIL when a Python slot is due."""
+    worker = threading.Thread(target=encode, args=(reading,))
+    longest, last = 0.0, time.perf_counter()
+    worker.start()
+    while worker.is_alive():
+        time.sleep(0.005)
+        now = time.perf_counter()
+        longest, last = max(longest, now - last), now
+    return longest
 
 
 def max_difference(png: ModuleType, before: Any, now: Any) -> int:
@@ -124,8 +141,9 @@ def main() -> None:
             times["read"].append(middle - start)
             times["encode"].append(time.perf_counter() - middle)
         read_ms, encode_ms = (statistics.median(times[k]) * 1000 for k in ("read", "encode"))
+        pause_ms = longest_pause(this["controller"].encode, reading) * 1000
         row = (f"  {depth} {PROFILES[depth]:<26} GUI thread now {read_ms:7.0f} ms, "
-               f"worker {encode_ms:7.0f} ms")
+               f"worker {encode_ms:7.0f} ms (GUI thread's Python paused <= {pause_ms:.0f} ms)")
         if other is not None:
             before = statistics.median(times["before"])
             difference = max_difference(this["png"], requests["before"], requests["now"])

@@ -35,8 +35,9 @@ from .errors import UnsupportedImageError
 
 DEPTH_BYTES = {"U8": 1, "U16": 2, "F16": 2, "F32": 4}
 MODEL_CHANNELS = {"RGBA": 4, "GRAYA": 2}
-# values (or pixels) per band of the integer-lane conversions: a few MiB of integers
-_BAND_PIXELS = 1 << 20
+# values (or pixels) per run of table lookups and integer-lane arithmetic: a few
+# milliseconds, the longest the worker thread holds the GIL at a time (``_lookup16``)
+_RUN = 1 << 16
 _LITTLE_ENDIAN = struct.pack("=H", 1) == b"\x01\x00"
 
 
@@ -157,8 +158,8 @@ def _f32_levels(data: bytes, curve: bool) -> bytes:
     """
     base_table, last_low, last_high = _f32_tables(curve)
     out = bytearray(len(data) // 4)
-    for start in range(0, len(out), _BAND_PIXELS):
-        chunk = data[start * 4 : (start + _BAND_PIXELS) * 4]
+    for start in range(0, len(out), _RUN):  # runs: see ``_lookup16``
+        chunk = data[start * 4 : (start + _RUN) * 4]
         count = len(chunk) // 4
         codes = _codes16(_upper_halves(chunk))
         lowers = bytearray(chunk)
@@ -187,8 +188,14 @@ def _codes16(codes: bytes) -> memoryview | array:
 
 
 def _lookup16(codes: bytes, table: list[int]) -> bytes:
-    """Little-endian 16-bit ``codes`` -> one byte each, ``table[code]``."""
-    return bytes(map(table.__getitem__, _codes16(codes)))
+    """Little-endian 16-bit ``codes`` -> one byte each, ``table[code]``.
+
+    In runs of ``_RUN`` codes: one ``bytes(map(...))`` is a single call that holds the
+    GIL until it returns, and the plugin converts on a worker thread while Krita's GUI
+    thread may need the GIL for a Python slot (docs/plugin.md)."""
+    view = _codes16(codes)
+    return b"".join(bytes(map(table.__getitem__, view[start : start + _RUN]))
+                    for start in range(0, len(view), _RUN))
 
 
 def _upper_halves(data: bytes) -> bytes:
@@ -355,8 +362,8 @@ def luminance(rgba: bytes) -> bytes:
     if len(rgba) % 4:
         raise ValueError("RGBA data must have 4 bytes per pixel")
     out = bytearray(len(rgba) // 4)
-    for start in range(0, len(out), _BAND_PIXELS):
-        band = rgba[start * 4 : (start + _BAND_PIXELS) * 4]
+    for start in range(0, len(out), _RUN):
+        band = rgba[start * 4 : (start + _RUN) * 4]
         pixels = len(band) // 4
         total = int.from_bytes(b"\x80\x00" * pixels, "little")
         for channel, weight in enumerate(_LUMA_WEIGHTS):

@@ -151,7 +151,7 @@ def test_f32_converts_like_its_definition(profile: str, monkeypatch: pytest.Monk
                                           ) -> None:
     import random
 
-    monkeypatch.setattr(pixels, "_BAND_PIXELS", 4099)  # bands end mid-image
+    monkeypatch.setattr(pixels, "_RUN", 4099)  # runs end mid-image
     rnd = random.Random(7)
     values = [rnd.random() for _ in range(20000)] + [rnd.random() * 1e-3 for _ in range(5000)]
     fmt = PixelFormat("RGBA", "F32", profile)
@@ -205,7 +205,7 @@ def test_luminance_and_masks_follow_the_definition(monkeypatch: pytest.MonkeyPat
     import random
 
     rnd = random.Random(3)
-    monkeypatch.setattr(pixels, "_BAND_PIXELS", 7)  # many bands, one cut mid-image
+    monkeypatch.setattr(pixels, "_RUN", 7)  # many runs, one cut mid-image
     rgba = bytes(rnd.randrange(256) for _ in range(4 * 1000)) + bytes([255] * 8)
     grey = pixels.luminance(rgba)
     assert grey == _ref_luma(rgba)

@@ -355,7 +355,7 @@ def luminance(rgba: bytes) -> bytes:
     """Rec. 709 luma of 8-bit RGBA pixels, one byte per pixel (alpha ignored):
     ``(54 r + 183 g + 19 b + 128) >> 8``.
 
-    Computed in 16-bit lanes of one Python integer per band of pixels: each weighted
+    Computed in 16-bit lanes of one Python integer per run of pixels: each weighted
     channel comes from two ``bytes.translate`` tables (low and high byte of ``w * v``), and
     a lane's sum is at most 65,408, so no lane carries into the next.
     """
@@ -364,11 +364,11 @@ def luminance(rgba: bytes) -> bytes:
     out = bytearray(len(rgba) // 4)
     for start in range(0, len(out), _RUN):
         band = rgba[start * 4 : (start + _RUN) * 4]
-        pixels = len(band) // 4
-        total = int.from_bytes(b"\x80\x00" * pixels, "little")
+        count = len(band) // 4
+        total = int.from_bytes(b"\x80\x00" * count, "little")
         for channel, weight in enumerate(_LUMA_WEIGHTS):
             total += _weighted_lanes(band[channel::4], weight)
-        out[start : start + pixels] = total.to_bytes(pixels * 2, "little")[1::2]
+        out[start : start + count] = total.to_bytes(count * 2, "little")[1::2]
     return bytes(out)
 
 

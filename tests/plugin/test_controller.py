@@ -505,3 +505,26 @@ def test_problems_found_while_encoding_are_reported(qtbot: Any, krita: Any, case
     qtbot.waitUntil(lambda: not controller.busy, timeout=30000)
     assert messages[-1][0] == "error" and words in messages[-1][1]
     assert len(messages) == 2 and controller.call is None
+
+
+def test_the_worker_sends_what_prepare_sends(qtbot: Any, krita: Any) -> None:
+    """Encoding on the worker thread (QImage scaling the examples there) gives the request
+    that ``prepare`` gives on the GUI thread."""
+    from visual_prompt.controller import EXAMPLE_SIDE, EncodeJob, read
+
+    w, h = EXAMPLE_SIDE + 200, 90  # examples scaled down, in a 16-bit float document
+    doc = make_document(krita, "F16", w=w, h=h)
+    nodes = {node.name(): node for node in doc.rootNode().childNodes()}
+    stripes = b"".join(native_pixel(doc, 10 * (x % 25), 255 - x % 256, 40) for x in range(w))
+    nodes["example in"].setPixelData(stripes * h, 0, 0, w, h)
+    choices = choices_for(doc, mask="none")
+    expected, plan = prepare(KritaDocument(doc), choices)
+    results: list[Any] = []
+    job = EncodeJob(read(KritaDocument(doc), choices))
+    job.done.connect(lambda _job, result: results.append(result))
+    job.failed.connect(lambda _job, error: results.append(error))
+    job.start()
+    qtbot.waitUntil(lambda: bool(results), timeout=30000)
+    request, worker_plan = results[0]
+    assert decoded(request.examples[0].input)[1] == EXAMPLE_SIDE
+    assert request == expected and worker_plan == plan
